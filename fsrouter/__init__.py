@@ -1,0 +1,4 @@
+"""fsrouter: an ACD (automatic call distribution) daemon for FreeSWITCH."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,463 @@
+"""One FreeSWITCH node over the inbound Event Socket: the only module that imports greenswitch.
+
+greenswitch 0.0.19 parses frames and matches replies to commands; this module works around its known bugs
+(shared/reference/esl.md §4), each covered by a test in ``tests/adapters/test_esl_client.py``:
+
+- a send in flight when the socket drops blocks forever -> pending replies fail with EslNotConnected;
+- no timeout anywhere -> every send and every connect runs under ``gevent.Timeout``;
+- ``sock.send`` without a lock -> one lock around ``sendall`` + FIFO registration;
+- ``_read_socket`` spins forever on EOF mid-body -> it raises instead, and the connection is dropped;
+- event bodies land in the ``Content-Length`` header value, and values are URL-decoded before lines are
+  split (a multi-line SDP becomes bogus headers) -> plain events are parsed here (``parse_plain_event``);
+- events already read are dropped when the socket closes -> the event greenlet drains its queue first;
+- EOF only sets ``connected = False`` -> the keeper greenlet notices, emits NodeDown once and reconnects.
+
+The core UUID comes from ``api global_getvar core_uuid``: FreeSWITCH sets that global at start-up
+(switch_core_init), so it answers at once, unlike waiting for the first event's ``Core-UUID`` header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import gevent
+import gevent.event
+import gevent.lock
+from greenswitch.esl import ESLEvent, InboundESL, NotConnectedError
+
+from fsrouter.adapters.esl_translate import (
+    AGENT_LEG_TAG,
+    SUBSCRIBED_EVENTS,
+    SUBSCRIBED_NAMES,
+    encode,
+    is_marked_for_fsrouter,
+    reply_error,
+    translate,
+)
+from fsrouter.core.commands import EslCommand
+from fsrouter.core.events import CallParked, Event, NodeDown, NodeUp
+from fsrouter.errors import CallGone, EslAuthError, EslError, EslNotConnected, EslTimeout
+
+logger = logging.getLogger(__name__)
+
+WAITING_APPLICATIONS = frozenset({"park", "playback"})
+"""``show channels`` application of a caller still waiting: parked, or hearing music via uuid_broadcast
+(which runs ``playback``). A bridged caller shows ``uuid_bridge``."""
+
+RELEARN_VARIABLES = ("fsrouter_queue", "fsrouter", "fsrouter_priority", "fsrouter_skills", "fsrouter_lang")
+"""Variables fetched for a waiting channel after a reconnect (``show channels`` rows carry none)."""
+
+_ANSWERED_CALL_STATES = frozenset({"ACTIVE", "EARLY", "HELD"})
+_GONE_MARKERS = ("no such channel", "invalid uuid")
+_UNSET = "_undef_"
+
+
+def parse_plain_event(data: str) -> tuple[dict[str, str], str]:
+    """Headers (URL-decoded one value at a time) and inner body of a text/event-plain frame's body.
+
+    greenswitch decodes the whole text before splitting lines, so encoded newlines in a value break it into
+    bogus headers, and it appends the inner body to the ``Content-Length`` value (``'15\\n\\n-ERR NO_ANSWER'``).
+    A repeated header (HANGUP_COMPLETE's ``Hangup-Cause``) keeps its first value.
+    """
+    head, _, body = data.partition("\n\n")
+    headers: dict[str, str] = {}
+    for line in head.split("\n"):
+        name, separator, value = line.partition(": ")
+        if separator and name not in headers:
+            headers[name] = unquote(value)
+    return headers, body if "Content-Length" in headers else ""
+
+
+class _Connection(InboundESL):  # type: ignore[misc]
+    """greenswitch's inbound client with its bugs worked around; one instance per TCP connection."""
+
+    _commands_sent: list[gevent.event.AsyncResult]
+
+    def __init__(self, host: str, port: int, password: str, *, connect_timeout: float, command_timeout: float):
+        self._reading = True
+        super().__init__(host, port, password, timeout=connect_timeout)
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self.lost = gevent.event.Event()
+        self._send_lock = gevent.lock.Semaphore()
+
+    # greenswitch's greenlets loop `while self._run`; its reader clears it on EOF, which made the event
+    # greenlet quit with events still queued. Keep it true until that queue is drained.
+    @property
+    def _run(self) -> bool:
+        return self._reading or not self._esl_event_queue.empty()
+
+    @_run.setter
+    def _run(self, value: bool) -> None:
+        self._reading = value
+
+    def open(self) -> None:
+        """Connect and authenticate, or raise EslAuthError / EslNotConnected / EslTimeout."""
+        try:
+            with gevent.Timeout(self.connect_timeout, EslTimeout(f"no auth exchange in {self.connect_timeout}s")):
+                self.connect()
+        except ValueError as error:
+            self.close()
+            raise EslAuthError("FreeSWITCH refused the event socket password") from error
+        except (OSError, NotConnectedError) as error:
+            self.close()
+            raise EslNotConnected(f"cannot connect to {self.host}:{self.port}: {error}") from error
+        except EslError:
+            self.close()
+            raise
+
+    def start_event_handlers(self) -> None:
+        """Called by greenswitch right after the TCP connect: commands are small writes that must go out at
+        once (Nagle's algorithm with delayed ACKs would hold each one for ~40 ms)."""
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().start_event_handlers()
+
+    def receive_events(self) -> None:
+        """greenswitch's reader, plus what it forgets when the connection ends."""
+        try:
+            super().receive_events()
+        except Exception:
+            logger.warning("ESL %s:%s: unreadable frame or connection lost mid-frame", self.host, self.port)
+        finally:
+            self._reading = False
+            self.connected = False
+            self._fail_pending()
+            self._auth_request_event.set()  # wake a connect() still waiting for auth/request
+            self._esl_event_queue.put(ESLEvent(""))  # wake the event greenlet so it drains and ends now
+            self.lost.set()
+
+    def handle_event(self, event: ESLEvent) -> None:
+        """Parse plain events ourselves (see ``parse_plain_event``); leave the other frames to greenswitch."""
+        if event.headers.get("Content-Type") != "text/event-plain":
+            super().handle_event(event)
+            return
+        data = self._read_socket(self.sock_file, int(event.headers["Content-Length"]))
+        event.headers, event.body = parse_plain_event(data)
+        self._esl_event_queue.put(event)
+
+    @staticmethod
+    def _read_socket(sock: Any, length: int) -> str:
+        """Read exactly ``length`` body bytes; greenswitch looped forever when EOF came first."""
+        data: bytes = sock.read(length)
+        if len(data) < length:
+            raise ConnectionError(f"connection closed after {len(data)} of {length} body bytes")
+        return data.decode("utf-8", errors="replace")
+
+    def send(self, data: str) -> ESLEvent:
+        """Send one command and wait for its reply, all under ``command_timeout``."""
+        if not self.connected:
+            raise EslNotConnected("not connected")
+        reply = gevent.event.AsyncResult()
+        command = data.split(" ", 1)[0]
+        try:
+            with gevent.Timeout(self.command_timeout, EslTimeout(f"no reply to {command} in {self.command_timeout}s")):
+                self._write(reply, (data + "\n\n").encode("utf-8"))
+                return reply.get()
+        except OSError as error:
+            raise EslNotConnected(f"connection lost sending {command}: {error}") from error
+
+    def _write(self, reply: gevent.event.AsyncResult, raw: bytes) -> None:
+        """Register the reply slot and write the command as one unit, so replies stay in sending order."""
+        with self._send_lock:
+            if not self.connected:
+                raise EslNotConnected("not connected")
+            self._commands_sent.append(reply)
+            try:
+                self.sock.sendall(raw)
+            except BaseException:
+                # A half-written command would shift every later reply: this connection is finished.
+                self._shut_socket()
+                raise
+
+    def _fail_pending(self) -> None:
+        pending, self._commands_sent = self._commands_sent, []
+        for reply in pending:
+            if not reply.ready():
+                reply.set_exception(EslNotConnected("connection to FreeSWITCH lost with the command pending"))
+
+    def abort(self) -> None:
+        """End the connection from any greenlet; the reader notices and the keeper reconnects."""
+        self._shut_socket()
+
+    def _shut_socket(self) -> None:
+        sock = getattr(self, "sock", None)
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def drain(self, timeout: float) -> None:
+        """Let the event greenlet hand over the events read before the connection ended."""
+        if self._process_events_greenlet is not None:
+            self._process_events_greenlet.join(timeout=timeout)
+
+    def close(self) -> None:
+        self._reading = False
+        self.connected = False
+        self._shut_socket()
+        greenlets = [g for g in (self._receive_events_greenlet, self._process_events_greenlet) if g is not None]
+        gevent.killall(greenlets, timeout=self.command_timeout)
+        self._fail_pending()
+        self.lost.set()
+
+
+class EslNode:
+    """A long-lived link to one FreeSWITCH node: keeps it connected and turns its events into core events.
+
+    ``on_event`` is called from the node's greenlets and must only enqueue. After every (re)connection it
+    receives ``NodeUp`` then a ``CallParked`` per caller still waiting; after a loss, one ``NodeDown``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        host: str,
+        port: int,
+        password: str,
+        on_event: Callable[[Event], None],
+        *,
+        command_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 5.0,
+        heartbeat_timeout: float = 60.0,
+        count_event: Callable[[str], None] = lambda kind: None,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self._password = password
+        self._on_event = on_event
+        #: told "translated" or "ignored" for every event received (the daemon counts them in metrics)
+        self._count_event = count_event
+        self.command_timeout = command_timeout
+        self.connect_timeout = connect_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.heartbeat_timeout = heartbeat_timeout
+        self.untranslated_events = 0
+        """Events FreeSWITCH sent that mean nothing to the router (or were malformed)."""
+        self._connection: _Connection | None = None
+        self._keeper: gevent.Greenlet | None = None
+        self._stopping = gevent.event.Event()
+        self._up = False
+        self._last_heard = 0.0
+        self._held: list[Event] | None = None
+        self._random = random.Random()
+
+    # --- public API ----------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the greenlet that connects, and reconnects for as long as the node runs."""
+        if self._keeper is None:
+            self._stopping.clear()
+            self._keeper = gevent.spawn(self._keep_connected)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        connection = self._connection
+        if connection is not None:
+            connection.close()
+        if self._keeper is not None:
+            self._keeper.kill(timeout=self.connect_timeout + self.command_timeout)
+            self._keeper = None
+
+    @property
+    def connected(self) -> bool:
+        connection = self._connection
+        return connection is not None and bool(connection.connected)
+
+    def execute(self, command: EslCommand) -> str:
+        """Send the ESL lines of a core command in order; returns the last reply text.
+
+        Raises EslNotConnected, EslTimeout, CallGone (the channel is gone) or EslError (any other refusal).
+        """
+        reply = ""
+        for line in encode(command):
+            reply = self._send_checked(line)
+        return reply
+
+    def api(self, text: str) -> str:
+        """Run ``api <text>`` (CLI, diagnostics) with the same error rules as ``execute``."""
+        return self._send_checked(f"api {text}")
+
+    # --- commands ------------------------------------------------------------------------------------------
+
+    def _send_checked(self, line: str, connection: _Connection | None = None) -> str:
+        connection = connection or self._connection
+        if connection is None:
+            raise EslNotConnected(f"node {self.name} is not connected")
+        reply: str = connection.send(line).data or ""
+        error = reply_error(reply)
+        if error is None:
+            return reply
+        if any(marker in error.lower() for marker in _GONE_MARKERS) or (
+            error == "-ERROR" and line.startswith("api uuid_answer")  # uuid_answer's only failure: no channel
+        ):
+            raise CallGone(f"{line.split(chr(10))[0]}: {error}")
+        raise EslError(f"{line.split(chr(10))[0]}: {error}")
+
+    # --- connection keeping --------------------------------------------------------------------------------
+
+    def _keep_connected(self) -> None:
+        delay = self.backoff_initial
+        while not self._stopping.is_set():
+            connection = _Connection(
+                self.host,
+                self.port,
+                self._password,
+                connect_timeout=self.connect_timeout,
+                command_timeout=self.command_timeout,
+            )
+            try:
+                self._connect(connection)
+                delay = self.backoff_initial
+                self._watch(connection)
+            except EslAuthError as error:
+                logger.error("ESL node %s (%s:%s): %s", self.name, self.host, self.port, error)
+            except EslError as error:
+                logger.warning("ESL node %s (%s:%s): %s", self.name, self.host, self.port, error)
+            except Exception:
+                logger.exception("ESL node %s: unexpected failure, reconnecting", self.name)
+            finally:
+                self._disconnect(connection)
+            if self._stopping.wait(self._random.uniform(delay / 2, delay)):
+                break
+            delay = min(delay * 2, self.backoff_max)
+
+    def _connect(self, connection: _Connection) -> None:
+        connection.open()
+        for name in SUBSCRIBED_NAMES:
+            connection.register_handle(name, self._handle)
+        connection.register_handle("DISCONNECT", self._handle_disconnect_notice)
+        self._held = []  # live events wait until NodeUp and the re-learnt callers are out
+        self._connection = connection
+        reply = connection.send(SUBSCRIBED_EVENTS).data or ""
+        if reply_error(reply) is not None:
+            raise EslError(f"subscription refused: {reply}")
+        self._relearn(connection)
+        logger.info("ESL node %s (%s:%s) connected", self.name, self.host, self.port)
+
+    def _watch(self, connection: _Connection) -> None:
+        """Return when the connection ends or FreeSWITCH has been silent past ``heartbeat_timeout``."""
+        while not self._stopping.is_set():
+            silent_for = time.monotonic() - self._last_heard
+            if silent_for >= self.heartbeat_timeout:
+                logger.warning("ESL node %s: no event for %.0fs, reconnecting", self.name, silent_for)
+                return
+            if connection.lost.wait(self.heartbeat_timeout - silent_for):
+                if not self._stopping.is_set():
+                    logger.warning("ESL node %s: connection lost", self.name)
+                return
+
+    def _disconnect(self, connection: _Connection) -> None:
+        self._connection = None
+        self._held = None
+        if connection.lost.is_set():
+            connection.drain(self.command_timeout)
+        connection.close()
+        if self._up and not self._stopping.is_set():
+            self._on_event(NodeDown(node=self.name))
+        self._up = False
+
+    # --- re-learning what is live --------------------------------------------------------------------------
+
+    def _relearn(self, connection: _Connection) -> None:
+        """Announce NodeUp with the live channels, then CallParked for each caller still waiting."""
+        core_uuid = self._send_checked("api global_getvar core_uuid", connection).strip()
+        rows = self._channel_rows(connection)
+        # show channels lags behind hangups: only uuid_exists is trusted.
+        live = [row for row in rows if self._send_checked(f"api uuid_exists {row['uuid']}", connection) == "true"]
+        waiting = [call for call in (self._waiting_call(row, connection) for row in live) if call is not None]
+        self._up = True
+        self._last_heard = time.monotonic()
+        answered = frozenset(r["uuid"] for r in live if r.get("callstate") in _ANSWERED_CALL_STATES)
+        self._on_event(
+            NodeUp(
+                node=self.name,
+                core_uuid=core_uuid,
+                live_uuids=frozenset(r["uuid"] for r in live),
+                answered_uuids=answered,
+            )
+        )
+        for call in waiting:
+            self._on_event(call)
+        held, self._held = self._held or [], None
+        for event in held:
+            self._on_event(event)
+
+    def _channel_rows(self, connection: _Connection) -> list[dict[str, str]]:
+        """``show channels as json`` rows; no channels is ``{"row_count": 0}`` without ``rows``."""
+        reply = self._send_checked("api show channels as json", connection)
+        try:
+            rows = json.loads(reply).get("rows", [])
+            return [row for row in rows if isinstance(row, dict) and row.get("uuid")]
+        except (ValueError, AttributeError) as error:
+            raise EslError(f"unreadable show channels reply: {reply[:200]!r}") from error
+
+    def _waiting_call(self, row: Mapping[str, str], connection: _Connection) -> CallParked | None:
+        if row.get("application") not in WAITING_APPLICATIONS:
+            return None
+        uuid = row["uuid"]
+        try:
+            leg = self._send_checked(f"api uuid_getvar {uuid} {AGENT_LEG_TAG[0]}", connection)
+            if leg == AGENT_LEG_TAG[1]:
+                return None
+            variables = {
+                name: value
+                for name in RELEARN_VARIABLES
+                if (value := self._send_checked(f"api uuid_getvar {uuid} {name}", connection)) != _UNSET
+            }
+        except CallGone:
+            return None
+        if not is_marked_for_fsrouter(variables):
+            return None
+        return CallParked(
+            node=self.name,
+            uuid=uuid,
+            caller_number=row.get("cid_num", ""),
+            caller_name=row.get("cid_name", ""),
+            destination=row.get("dest", ""),
+            answered=row.get("callstate") in _ANSWERED_CALL_STATES,
+            variables=variables,
+            entered_at=_epoch(row.get("created_epoch")),
+        )
+
+    # --- event handlers (greenswitch's event greenlet: translate and enqueue, never block) -----------------
+
+    def _handle(self, event: ESLEvent) -> None:
+        self._last_heard = time.monotonic()
+        translated = translate(event.headers, event.body, self.name)
+        if translated is None:
+            if event.headers.get("Event-Name") != "HEARTBEAT":
+                self.untranslated_events += 1
+                self._count_event("ignored")
+            return
+        self._count_event("translated")
+        if self._held is not None:
+            self._held.append(translated)
+        else:
+            self._on_event(translated)
+
+    def _handle_disconnect_notice(self, event: ESLEvent) -> None:
+        logger.warning("ESL node %s: FreeSWITCH sent a disconnect notice", self.name)
+        connection = self._connection
+        if connection is not None:
+            connection.abort()
+
+
+def _epoch(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

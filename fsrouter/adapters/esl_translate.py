@@ -1,0 +1,233 @@
+"""Pure translation between FreeSWITCH Event Socket text and fsrouter's core events and commands.
+
+No sockets and no greenswitch here, so every rule can be tested on the recorded fixture bytes. The transport
+(``adapters/esl.py``) hands ``translate`` the already URL-decoded headers of one event and its inner body, and
+sends the lines ``encode`` returns.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+
+from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic, Transfer
+from fsrouter.core.events import (
+    AGENT_ACTIONS,
+    AgentControl,
+    AgentRegistration,
+    CallParked,
+    ChannelAnswered,
+    ChannelBridged,
+    ChannelHungUp,
+    Event,
+    OriginateFailed,
+)
+
+AGENT_CONTROL_SUBCLASS = "fsrouter::agent"
+"""CUSTOM subclass a dialplan feature code fires (``Agent``, ``Action`` headers) to log an agent in/out."""
+
+SUBSCRIBED_EVENTS = (
+    "event plain CHANNEL_PARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP CHANNEL_HANGUP_COMPLETE "
+    f"BACKGROUND_JOB HEARTBEAT CUSTOM sofia::register sofia::unregister {AGENT_CONTROL_SUBCLASS}"
+)
+"""The one subscription command fsrouter sends: only what the router acts on, because every event costs parse
+time in our process. CHANNEL_PROGRESS (agent phone ringing) is left out until the router has a use for it."""
+
+SUBSCRIBED_NAMES = tuple(word for word in SUBSCRIBED_EVENTS.split()[2:] if word != "CUSTOM")
+"""Event names (and CUSTOM subclasses) from ``SUBSCRIBED_EVENTS``: the keys handlers are registered under."""
+
+AGENT_LEG_TAG = ("fsrouter_leg", "agent")
+"""Variable fsrouter puts on the agent legs it originates, so their own CHANNEL_PARK is not a caller."""
+
+_TRUE_WORDS = frozenset({"yes", "on", "true", "t", "enabled", "active", "allow"})
+_ORIGINATION_UUID = re.compile(r"origination_uuid=([^,}\s]+)")
+_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_UNSAFE_IN_VALUE = re.compile(r"[\x00-\x1f\x7f'\\{}$]")
+_ERROR_PREFIXES = ("-ERR", "-USAGE")
+
+
+def switch_true(value: str | None) -> bool:
+    """Read a channel variable as a boolean exactly like FreeSWITCH's ``switch_true``."""
+    if value is None:
+        return False
+    word = value.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    try:
+        return int(word) != 0
+    except ValueError:
+        return False
+
+
+def is_marked_for_fsrouter(variables: Mapping[str, str]) -> bool:
+    """A caller is fsrouter's when the dialplan set ``fsrouter_queue`` or a true ``fsrouter``, and it is not
+    one of our own agent legs."""
+    if variables.get(AGENT_LEG_TAG[0]) == AGENT_LEG_TAG[1]:
+        return False
+    return bool(variables.get("fsrouter_queue")) or switch_true(variables.get("fsrouter"))
+
+
+def channel_variables(headers: Mapping[str, str]) -> dict[str, str]:
+    """The ``variable_*`` headers of an event, without the prefix."""
+    prefix = "variable_"
+    return {name[len(prefix) :]: value for name, value in headers.items() if name.startswith(prefix)}
+
+
+def reply_error(reply_text: str) -> str | None:
+    """The error in an api body or command reply (``-ERR ..``, ``-ERROR``, ``-USAGE ..``); None on success."""
+    text = reply_text.strip()
+    if text.startswith(_ERROR_PREFIXES):
+        return text
+    return None
+
+
+def translate(headers: Mapping[str, str], body: str, node: str) -> Event | None:
+    """The core event one FreeSWITCH event means, or None when the router has no use for it.
+
+    Never raises: malformed or unexpected input gives None and the caller counts it.
+    """
+    try:
+        translator = _TRANSLATORS.get(headers.get("Event-Name", ""))
+        if translator is None:
+            return None
+        return translator(headers, body, node)
+    except (KeyError, ValueError):
+        return None
+
+
+def _call_parked(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    variables = channel_variables(headers)
+    if not is_marked_for_fsrouter(variables):
+        return None
+    return CallParked(
+        node=node,
+        uuid=headers["Unique-ID"],
+        caller_number=headers.get("Caller-Caller-ID-Number", ""),
+        caller_name=headers.get("Caller-Caller-ID-Name", ""),
+        destination=headers.get("Caller-Destination-Number", ""),
+        answered=headers.get("Answer-State") in ("answered", "early"),
+        variables=variables,
+    )
+
+
+def _channel_answered(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    return ChannelAnswered(node=node, uuid=headers["Unique-ID"])
+
+
+def _channel_bridged(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    uuid = headers.get("Bridge-A-Unique-ID") or headers["Unique-ID"]
+    other = headers.get("Bridge-B-Unique-ID") or headers["Other-Leg-Unique-ID"]
+    return ChannelBridged(node=node, uuid=uuid, other_uuid=other)
+
+
+def _channel_hung_up(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    cause = headers.get("Hangup-Cause") or headers.get("variable_hangup_cause")
+    if cause:
+        return ChannelHungUp(node=node, uuid=headers["Unique-ID"], cause=cause)
+    return ChannelHungUp(node=node, uuid=headers["Unique-ID"])
+
+
+def _background_job(headers: Mapping[str, str], body: str, node: str) -> Event | None:
+    if headers.get("Job-Command") != "originate":
+        return None
+    error = reply_error(body)
+    if error is None:
+        return None  # +OK: the agent answered; CHANNEL_ANSWER already told the router.
+    found = _ORIGINATION_UUID.search(headers.get("Job-Command-Arg", ""))
+    leg_uuid = found.group(1) if found else headers.get("Job-UUID", "")
+    if not leg_uuid:
+        return None
+    return OriginateFailed(node=node, leg_uuid=leg_uuid, cause=_failure_cause(error))
+
+
+def _failure_cause(error: str) -> str:
+    """``-ERR USER_BUSY`` -> ``USER_BUSY``; ``-USAGE: ...`` -> ``USAGE``."""
+    if error.startswith("-ERR"):
+        return error[len("-ERR") :].split("\n", 1)[0].strip() or "UNKNOWN"
+    return error.lstrip("-").split(":", 1)[0].split()[0]
+
+
+def _custom(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    subclass = headers.get("Event-Subclass", "")
+    if subclass in ("sofia::register", "sofia::unregister"):
+        user = headers.get("from-user") or headers["username"]
+        return AgentRegistration(node=node, user=user, registered=subclass == "sofia::register")
+    if subclass == AGENT_CONTROL_SUBCLASS:
+        action = headers["Action"].strip().lower()
+        if action not in AGENT_ACTIONS:
+            return None
+        return AgentControl(agent_id=headers["Agent"].strip(), action=action, source="phone")
+    return None
+
+
+_TRANSLATORS: Mapping[str, Callable[[Mapping[str, str], str, str], Event | None]] = {
+    "CHANNEL_PARK": _call_parked,
+    "CHANNEL_ANSWER": _channel_answered,
+    "CHANNEL_BRIDGE": _channel_bridged,
+    "CHANNEL_HANGUP": _channel_hung_up,
+    "CHANNEL_HANGUP_COMPLETE": _channel_hung_up,
+    "BACKGROUND_JOB": _background_job,
+    "CUSTOM": _custom,
+}
+
+
+def encode(command: EslCommand) -> list[str]:
+    """The ESL commands (first line + optional header lines, no trailing blank line) for a core command.
+
+    Each string is sent and answered on its own, in order.
+    """
+    match command:
+        case Answer(uuid=uuid):
+            return [f"api uuid_answer {uuid}"]
+        case PlayMusic(uuid=uuid, source=source):
+            return [f"api uuid_broadcast {uuid} {source} aleg"]
+        case Originate():
+            return [_encode_originate(command)]
+        case Bridge(caller_uuid=caller, agent_uuid=agent):
+            return [f"api uuid_break {caller} all", f"api uuid_bridge {caller} {agent}"]
+        case Kill(uuid=uuid, cause=cause):
+            return [f"api uuid_kill {uuid} {cause}"]
+        case Transfer(uuid=uuid, destination=destination, dialplan=dialplan, context=context):
+            return [f"api uuid_transfer {uuid} {destination} {dialplan} {context}"]
+    raise TypeError(f"not an ESL command: {command!r}")
+
+
+def _encode_originate(command: Originate) -> str:
+    """``bgapi originate {vars}<endpoint> &park()`` with ``Job-UUID`` = the leg uuid, so the BACKGROUND_JOB
+    and the leg's channel events share one id."""
+    variables: dict[str, str] = {
+        "origination_uuid": command.leg_uuid,
+        "originate_timeout": str(max(1, math.ceil(command.timeout))),
+        "ignore_early_media": "true",
+        AGENT_LEG_TAG[0]: AGENT_LEG_TAG[1],
+        "fsrouter_call": command.call_uuid,
+    }
+    if command.caller_number:
+        variables["origination_caller_id_number"] = command.caller_number
+    if command.caller_name:
+        variables["origination_caller_id_name"] = command.caller_name
+    for name, value in command.variables.items():
+        variables.setdefault(name, value)
+    block = ",".join(f"{_variable_name(name)}={dialstring_value(value)}" for name, value in variables.items())
+    return f"bgapi originate {{{block}}}{command.endpoint} &park()\nJob-UUID: {command.leg_uuid}"
+
+
+def _variable_name(name: str) -> str:
+    if not _VARIABLE_NAME.match(name):
+        raise ValueError(f"invalid channel variable name {name!r}")
+    return name
+
+
+def dialstring_value(value: str) -> str:
+    """Escape a channel variable value for the ``{...}`` block of an ``originate`` command line.
+
+    FreeSWITCH splits that line three times (on spaces for the api arguments, on ``,`` between variables,
+    on ``=`` inside one), and each pass strips quotes and resolves backslash escapes. So ``'...'`` quoting
+    does not survive; what does: ``\\,`` for a comma (kept by the space pass, resolved by the comma pass)
+    and ``\\s`` for a space (resolved by the space pass). Characters no pass carries safely (quotes,
+    backslashes, braces, ``$`` that would start a variable expansion, control characters) are dropped;
+    FreeSWITCH would trim leading/trailing spaces anyway.
+    """
+    cleaned = _UNSAFE_IN_VALUE.sub("", value).strip()
+    return cleaned.replace(",", "\\,").replace(" ", "\\s")

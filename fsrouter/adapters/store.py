@@ -1,0 +1,534 @@
+"""The call store: finished calls, offers, agent-state history, and the live state a restart needs.
+
+``CallStore`` is a port with more than one implementation (design.md "Beyond one machine"), so every
+implementation runs the same contract suite (``tests/adapters/test_store_contract.py``):
+
+- ``MemoryCallStore``: plain Python containers, for tests and the simulator.
+- ``SqliteCallStore``: one SQLite file (WAL) through sqlite-utils; the only module that imports it.
+
+Both keep exactly one record per call: a second record for the same call is ignored and logged, so a call
+can never end with two outcomes. Time ranges are half-open, ``since <= t < until``, so that consecutive
+reports never count a call twice.
+
+Greenlets: sqlite3 never yields to the gevent hub, so each method runs to completion before another
+greenlet can touch the store; one connection shared by every greenlet is safe without locks or threads.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol, assert_never
+
+import sqlite_utils
+
+from fsrouter.core.commands import (
+    OUTCOMES,
+    AgentStateRecord,
+    CallRecord,
+    OfferRecord,
+    RecordAgentState,
+    RecordCall,
+    RecordOffer,
+    RecordTrace,
+    StoreCommand,
+)
+from fsrouter.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+REPORT_GROUPS = ("queue", "agent")
+"""What ``report(by=...)`` can group calls by."""
+
+_CALL_FIELDS = tuple(f.name for f in fields(CallRecord))
+_OFFER_FIELDS = tuple(f.name for f in fields(OfferRecord))
+_AGENT_STATE_FIELDS = tuple(f.name for f in fields(AgentStateRecord))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingRow:
+    """A caller waiting in a queue, as persisted so that a restart can put it back at its old place."""
+
+    uuid: str
+    node: str
+    queue: str
+    entered_at: float
+    priority: int
+    data: Mapping[str, str]
+
+
+class CallStore(Protocol):
+    """Where calls, offers and agent states are recorded; the daemon hands store commands to ``apply``.
+
+    Example::
+
+        store = SqliteCallStore("/var/lib/fsrouter/calls.db")
+        store.apply(RecordCall(record=call_record))
+        store.report(since=day_start, until=day_end, by="queue")
+    """
+
+    def apply(self, command: StoreCommand) -> None:
+        """Execute one store command returned by the router."""
+
+    def record_call(self, rec: CallRecord) -> None:
+        """Keep the call's final record; a second record for the same uuid is ignored and logged."""
+
+    def record_offer(self, rec: OfferRecord) -> None: ...
+
+    def record_agent_state(self, rec: AgentStateRecord) -> None: ...
+
+    def calls(
+        self, *, since: float | None = None, until: float | None = None, queue: str | None = None
+    ) -> list[CallRecord]:
+        """Calls that entered in ``[since, until)``, oldest first (ties in recording order)."""
+
+    def call(self, uuid: str) -> CallRecord | None: ...
+
+    def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
+        """Offers in order of ``offered_at`` (ties in recording order)."""
+
+    def agent_states(self, agent: str | None = None, since: float | None = None) -> list[AgentStateRecord]:
+        """State history in order of ``at`` (ties in recording order)."""
+
+    def last_agent_states(self) -> dict[str, AgentStateRecord]:
+        """The latest state of every agent ever recorded, to restore agents after a restart."""
+
+    def save_waiting(
+        self, uuid: str, node: str, queue: str, entered_at: float, priority: int, data: dict[str, str]
+    ) -> None:
+        """Persist (or update) a waiting caller."""
+
+    def drop_waiting(self, uuid: str) -> None:
+        """Forget a waiting caller (bridged or gone); unknown uuids are ignored."""
+
+    def waiting(self) -> list[WaitingRow]:
+        """Every waiting caller, in order of ``entered_at`` (ties in first-save order)."""
+
+    def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None:
+        """Append one JSON-serialisable routing-decision step for ``fsrouter explain``."""
+
+    def trace(self, call_uuid: str) -> list[dict[str, Any]]: ...
+
+    def report(
+        self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
+    ) -> list[dict[str, Any]]:
+        """One row per queue (or agent) for calls that entered in ``[since, until)``.
+
+        Keys: the group (``queue`` or ``agent``; calls no agent took group under ``None``, listed last),
+        ``offered``, one count per outcome in ``OUTCOMES``, ``avg_wait_seconds`` and ``max_wait_seconds``
+        over every call, ``avg_talk_seconds`` over answered calls (``None`` when there are none) and
+        ``service_level``: calls answered within ``sl_seconds`` (inclusive) divided by ``offered``.
+        """
+
+    def close(self) -> None: ...
+
+
+class _StoreBase(abc.ABC):
+    """What every implementation does the same way."""
+
+    @abc.abstractmethod
+    def record_call(self, rec: CallRecord) -> None: ...
+
+    @abc.abstractmethod
+    def record_offer(self, rec: OfferRecord) -> None: ...
+
+    @abc.abstractmethod
+    def record_agent_state(self, rec: AgentStateRecord) -> None: ...
+
+    @abc.abstractmethod
+    def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None: ...
+
+    def apply(self, command: StoreCommand) -> None:
+        match command:
+            case RecordCall():
+                self.record_call(command.record)
+            case RecordOffer():
+                self.record_offer(command.record)
+            case RecordAgentState():
+                self.record_agent_state(command.record)
+            case RecordTrace():
+                self.save_trace(command.call_uuid, command.trace)
+            case _:
+                assert_never(command)
+
+    @staticmethod
+    def _ignore_duplicate(rec: CallRecord) -> None:
+        log.warning("call %s already recorded; ignoring another record (outcome %s)", rec.uuid, rec.outcome)
+
+
+def _check_group(by: str) -> None:
+    if by not in REPORT_GROUPS:
+        raise ValueError(f"report(by={by!r}): expected one of {', '.join(REPORT_GROUPS)}")
+
+
+def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(data))
+
+
+class MemoryCallStore(_StoreBase):
+    """A ``CallStore`` in Python containers: nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._calls: dict[str, CallRecord] = {}
+        self._offers: list[OfferRecord] = []
+        self._agent_states: list[AgentStateRecord] = []
+        self._waiting: dict[str, WaitingRow] = {}
+        self._traces: dict[str, list[str]] = {}
+
+    def record_call(self, rec: CallRecord) -> None:
+        if rec.uuid in self._calls:
+            self._ignore_duplicate(rec)
+            return
+        self._calls[rec.uuid] = rec
+
+    def record_offer(self, rec: OfferRecord) -> None:
+        self._offers.append(rec)
+
+    def record_agent_state(self, rec: AgentStateRecord) -> None:
+        self._agent_states.append(rec)
+
+    def calls(
+        self, *, since: float | None = None, until: float | None = None, queue: str | None = None
+    ) -> list[CallRecord]:
+        selected = (
+            rec
+            for rec in self._calls.values()
+            if (since is None or rec.entered_at >= since)
+            and (until is None or rec.entered_at < until)
+            and (queue is None or rec.queue == queue)
+        )
+        return sorted(selected, key=lambda rec: rec.entered_at)
+
+    def call(self, uuid: str) -> CallRecord | None:
+        return self._calls.get(uuid)
+
+    def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
+        selected = (rec for rec in self._offers if call_uuid is None or rec.call_uuid == call_uuid)
+        return sorted(selected, key=lambda rec: rec.offered_at)
+
+    def agent_states(self, agent: str | None = None, since: float | None = None) -> list[AgentStateRecord]:
+        selected = (
+            rec
+            for rec in self._agent_states
+            if (agent is None or rec.agent == agent) and (since is None or rec.at >= since)
+        )
+        return sorted(selected, key=lambda rec: rec.at)
+
+    def last_agent_states(self) -> dict[str, AgentStateRecord]:
+        return {rec.agent: rec for rec in self.agent_states()}
+
+    def save_waiting(
+        self, uuid: str, node: str, queue: str, entered_at: float, priority: int, data: dict[str, str]
+    ) -> None:
+        self._waiting[uuid] = WaitingRow(
+            uuid=uuid, node=node, queue=queue, entered_at=entered_at, priority=priority, data=_frozen(data)
+        )
+
+    def drop_waiting(self, uuid: str) -> None:
+        self._waiting.pop(uuid, None)
+
+    def waiting(self) -> list[WaitingRow]:
+        return sorted(self._waiting.values(), key=lambda row: row.entered_at)
+
+    def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None:
+        # Stored as JSON, as SQLite does, so that both reject the same traces and return copies.
+        self._traces.setdefault(call_uuid, []).append(json.dumps(trace))
+
+    def trace(self, call_uuid: str) -> list[dict[str, Any]]:
+        return [json.loads(step) for step in self._traces.get(call_uuid, [])]
+
+    def report(
+        self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
+    ) -> list[dict[str, Any]]:
+        _check_group(by)
+        groups: dict[str | None, list[CallRecord]] = {}
+        for rec in self.calls(since=since, until=until):
+            groups.setdefault(getattr(rec, by), []).append(rec)
+        return [
+            _summarize(by, key, groups[key], sl_seconds)
+            for key in sorted(groups, key=lambda key: (key is None, key or ""))
+        ]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _summarize(by: str, key: str | None, calls: list[CallRecord], sl_seconds: float) -> dict[str, Any]:
+    answered = [rec for rec in calls if rec.outcome == "answered"]
+    waits = [rec.wait_seconds for rec in calls]
+    row: dict[str, Any] = {by: key, "offered": len(calls)}
+    row.update({outcome: sum(rec.outcome == outcome for rec in calls) for outcome in OUTCOMES})
+    row["avg_wait_seconds"] = sum(waits) / len(waits)
+    row["avg_talk_seconds"] = sum(rec.talk_seconds for rec in answered) / len(answered) if answered else None
+    row["max_wait_seconds"] = max(waits)
+    row["service_level"] = sum(rec.wait_seconds <= sl_seconds for rec in answered) / len(calls)
+    return row
+
+
+# --- SQLite -------------------------------------------------------------------------------------------
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _v1_finished_calls(db: sqlite_utils.Database) -> None:
+    """Finished calls (with their wait and talk times, for reports), offers and agent-state history."""
+    calls = db.table("calls").create(
+        {
+            "uuid": str,
+            "node": str,
+            "queue": str,
+            "outcome": str,
+            "entered_at": float,
+            "ended_at": float,
+            "agent": str,
+            "answered_at": float,
+            "caller_number": str,
+            "destination": str,
+            "hangup_cause": str,
+            "offers": int,
+            "wrapup_seconds": float,
+            "wait_seconds": float,
+            "talk_seconds": float,
+        },
+        pk="uuid",
+        not_null=["node", "queue", "outcome", "entered_at", "ended_at", "wait_seconds", "talk_seconds"],
+    )
+    calls.create_index(["entered_at"])
+    calls.create_index(["queue", "entered_at"])
+    offers = db.table("offers").create(
+        {
+            "call_uuid": str,
+            "leg_uuid": str,
+            "agent": str,
+            "queue": str,
+            "offered_at": float,
+            "ended_at": float,
+            "result": str,
+        },
+        not_null=_OFFER_FIELDS,
+    )
+    offers.create_index(["call_uuid"])
+    agent_states = db.table("agent_states").create(
+        {"agent": str, "state": str, "at": float, "reason": str}, not_null=_AGENT_STATE_FIELDS
+    )
+    agent_states.create_index(["agent", "at"])
+
+
+def _v2_restart_recovery(db: sqlite_utils.Database) -> None:
+    """Live state persisted as it changes: waiting callers, and routing traces for ``fsrouter explain``."""
+    db.table("waiting").create(
+        {"uuid": str, "node": str, "queue": str, "entered_at": float, "priority": int, "data": str},
+        pk="uuid",
+        not_null=["node", "queue", "entered_at", "priority", "data"],
+    )
+    traces = db.table("traces").create({"call_uuid": str, "step": str}, not_null=["call_uuid", "step"])
+    traces.create_index(["call_uuid"])
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_finished_calls, _v2_restart_recovery)
+"""Schema steps in order; step ``n`` (1-based) brings ``PRAGMA user_version`` from ``n - 1`` to ``n``.
+Never edit a released step: append a new one."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _insert_sql(table: str, columns: Sequence[str], on_conflict: str = "") -> str:
+    names = ", ".join(columns)
+    values = ", ".join(f":{name}" for name in columns)
+    return f"INSERT INTO {table} ({names}) VALUES ({values}) {on_conflict}".rstrip()
+
+
+# Only a second record of the same call is skipped (not, as with OR IGNORE, a record missing a field).
+_INSERT_CALL = _insert_sql(
+    "calls", (*_CALL_FIELDS, "wait_seconds", "talk_seconds"), on_conflict="ON CONFLICT (uuid) DO NOTHING"
+)
+_INSERT_OFFER = _insert_sql("offers", _OFFER_FIELDS)
+_INSERT_AGENT_STATE = _insert_sql("agent_states", _AGENT_STATE_FIELDS)
+_INSERT_TRACE = _insert_sql("traces", ("call_uuid", "step"))
+_UPSERT_WAITING = _insert_sql(
+    "waiting",
+    ("uuid", "node", "queue", "entered_at", "priority", "data"),
+    on_conflict="ON CONFLICT (uuid) DO UPDATE SET node = excluded.node, queue = excluded.queue,"
+    " entered_at = excluded.entered_at, priority = excluded.priority, data = excluded.data",
+)
+
+_REPORT_SQL = """
+SELECT {group} AS {group}, COUNT(*) AS offered, {outcome_counts},
+    AVG(wait_seconds) AS avg_wait_seconds,
+    AVG(CASE WHEN outcome = 'answered' THEN talk_seconds END) AS avg_talk_seconds,
+    MAX(wait_seconds) AS max_wait_seconds,
+    SUM(outcome = 'answered' AND wait_seconds <= :sl_seconds) * 1.0 / COUNT(*) AS service_level
+FROM calls WHERE entered_at >= :since AND entered_at < :until
+GROUP BY {group} ORDER BY {group} IS NULL, {group}
+"""
+
+
+class SqliteCallStore(_StoreBase):
+    """A ``CallStore`` in one SQLite file, created (with its directory) and migrated on open.
+
+    ``busy_timeout`` bounds how long a write waits for a lock held by another process; it blocks the
+    whole gevent loop meanwhile, so it is short. ``schema`` is for tests that build an older database.
+
+    Example::
+
+        store = SqliteCallStore(Path(state_dir) / "calls.db")
+    """
+
+    def __init__(
+        self, path: str | Path, *, busy_timeout: float = 2.0, schema: Sequence[Migration] = MIGRATIONS
+    ) -> None:
+        self._path = Path(path)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"call store {self._path}: cannot create its directory: {exc}") from exc
+        with self._translating("open"):
+            connection = sqlite3.connect(self._path, timeout=busy_timeout)
+            self._db = sqlite_utils.Database(connection, execute_plugins=False)
+        try:
+            with self._translating("open"):
+                self._db.enable_wal()
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(schema)
+        except StoreError:
+            self._db.close()
+            raise
+
+    @property
+    def schema_version(self) -> int:
+        with self._translating("read the schema version"):
+            version: int = self._db.execute("PRAGMA user_version").fetchone()[0]
+        return version
+
+    def _migrate(self, schema: Sequence[Migration]) -> None:
+        current = self.schema_version
+        if current > len(schema):
+            raise StoreError(
+                f"call store {self._path}: schema version {current} is newer than this fsrouter "
+                f"knows ({len(schema)}); upgrade fsrouter or use another file"
+            )
+        for version, step in enumerate(schema[current:], start=current + 1):
+            with self._translating(f"migrate to schema version {version}"), self._db.atomic():
+                step(self._db)
+                self._db.execute(f"PRAGMA user_version = {version}")
+            log.info("call store %s: migrated to schema version %d", self._path, version)
+
+    @contextlib.contextmanager
+    def _translating(self, action: str) -> Iterator[None]:
+        """Turn sqlite errors into ``StoreError`` naming the file and what was being done."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(f"call store {self._path}: cannot {action}: {exc}") from exc
+
+    def _write(self, action: str, sql: str, params: Mapping[str, Any]) -> int:
+        """Run one write statement (committed at once) and return how many rows it changed."""
+        with self._translating(action):
+            return self._db.execute(sql, dict(params)).rowcount
+
+    def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._translating(action):
+            return list(self._db.query(sql, list(params)))
+
+    def record_call(self, rec: CallRecord) -> None:
+        params = {name: getattr(rec, name) for name in _CALL_FIELDS}
+        params.update(wait_seconds=rec.wait_seconds, talk_seconds=rec.talk_seconds)
+        if self._write(f"record call {rec.uuid}", _INSERT_CALL, params) == 0:
+            self._ignore_duplicate(rec)
+
+    def record_offer(self, rec: OfferRecord) -> None:
+        params = {name: getattr(rec, name) for name in _OFFER_FIELDS}
+        self._write(f"record an offer of call {rec.call_uuid}", _INSERT_OFFER, params)
+
+    def record_agent_state(self, rec: AgentStateRecord) -> None:
+        params = {name: getattr(rec, name) for name in _AGENT_STATE_FIELDS}
+        self._write(f"record a state of agent {rec.agent}", _INSERT_AGENT_STATE, params)
+
+    def calls(
+        self, *, since: float | None = None, until: float | None = None, queue: str | None = None
+    ) -> list[CallRecord]:
+        where, params = _where(("entered_at >= ?", since), ("entered_at < ?", until), ("queue = ?", queue))
+        rows = self._read("read calls", f"SELECT * FROM calls {where} ORDER BY entered_at, rowid", params)
+        return [_call_record(row) for row in rows]
+
+    def call(self, uuid: str) -> CallRecord | None:
+        rows = self._read(f"read call {uuid}", "SELECT * FROM calls WHERE uuid = ?", [uuid])
+        return _call_record(rows[0]) if rows else None
+
+    def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
+        where, params = _where(("call_uuid = ?", call_uuid))
+        rows = self._read("read offers", f"SELECT * FROM offers {where} ORDER BY offered_at, rowid", params)
+        return [OfferRecord(**row) for row in rows]
+
+    def agent_states(self, agent: str | None = None, since: float | None = None) -> list[AgentStateRecord]:
+        where, params = _where(("agent = ?", agent), ("at >= ?", since))
+        sql = f"SELECT * FROM agent_states {where} ORDER BY at, rowid"
+        rows = self._read("read agent states", sql, params)
+        return [AgentStateRecord(**row) for row in rows]
+
+    def last_agent_states(self) -> dict[str, AgentStateRecord]:
+        rows = self._read(
+            "read the last agent states",
+            "SELECT * FROM agent_states AS latest WHERE rowid = (SELECT rowid FROM agent_states"
+            " WHERE agent = latest.agent ORDER BY at DESC, rowid DESC LIMIT 1) ORDER BY agent",
+        )
+        return {row["agent"]: AgentStateRecord(**row) for row in rows}
+
+    def save_waiting(
+        self, uuid: str, node: str, queue: str, entered_at: float, priority: int, data: dict[str, str]
+    ) -> None:
+        params = {"uuid": uuid, "node": node, "queue": queue, "entered_at": entered_at, "priority": priority}
+        self._write(f"save waiting caller {uuid}", _UPSERT_WAITING, {**params, "data": json.dumps(data)})
+
+    def drop_waiting(self, uuid: str) -> None:
+        self._write(f"drop waiting caller {uuid}", "DELETE FROM waiting WHERE uuid = :uuid", {"uuid": uuid})
+
+    def waiting(self) -> list[WaitingRow]:
+        rows = self._read("read waiting callers", "SELECT * FROM waiting ORDER BY entered_at, rowid")
+        return [WaitingRow(**{**row, "data": _frozen(json.loads(row["data"]))}) for row in rows]
+
+    def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None:
+        params = {"call_uuid": call_uuid, "step": json.dumps(trace)}
+        self._write(f"save a trace of call {call_uuid}", _INSERT_TRACE, params)
+
+    def trace(self, call_uuid: str) -> list[dict[str, Any]]:
+        rows = self._read(
+            f"read the trace of call {call_uuid}",
+            "SELECT step FROM traces WHERE call_uuid = ? ORDER BY rowid",
+            [call_uuid],
+        )
+        return [json.loads(row["step"]) for row in rows]
+
+    def report(
+        self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
+    ) -> list[dict[str, Any]]:
+        _check_group(by)
+        # OUTCOMES are fixed identifiers from core.commands, safe to inline as column names and literals.
+        outcome_counts = ", ".join(f"SUM(outcome = '{outcome}') AS {outcome}" for outcome in OUTCOMES)
+        sql = _REPORT_SQL.format(group=by, outcome_counts=outcome_counts)
+        with self._translating("build a report"):
+            params = {"since": since, "until": until, "sl_seconds": sl_seconds}
+            return list(self._db.query(sql, params))
+
+    def close(self) -> None:
+        with self._translating("close"):
+            self._db.close()
+
+
+def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+    """A WHERE clause from ``(sql, value)`` pairs, leaving out those whose value is ``None``."""
+    used = [(sql, value) for sql, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return "WHERE " + " AND ".join(sql for sql, _ in used), [value for _, value in used]
+
+
+def _call_record(row: Mapping[str, Any]) -> CallRecord:
+    return CallRecord(**{name: row[name] for name in _CALL_FIELDS})

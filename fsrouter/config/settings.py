@@ -1,0 +1,80 @@
+"""Daemon settings, each declared once: name, type, default, help. click options are derived from this.
+
+Precedence: defaults < ``FSROUTER_<NAME>`` environment variables < command-line flags. These are the
+daemon's own settings, kept apart from the hot-reloadable ``routing-rules.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from fsrouter.errors import ConfigError
+
+
+def _state_path(name: str, variable: str) -> Callable[[], str]:
+    """A file in systemd's StateDirectory/RuntimeDirectory when run as a unit, else in the working directory."""
+
+    def default() -> str:
+        directory = os.environ.get(variable)
+        return os.path.join(directory.split(":")[0], name) if directory else name
+
+    return default
+
+
+def _setting(default: Any, help: str, *, multiple: bool = False, metavar: str | None = None) -> Any:
+    meta = {"help": help, "multiple": multiple, "metavar": metavar}
+    if callable(default):
+        return field(default_factory=default, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    esl: tuple[str, ...] = _setting(
+        ("127.0.0.1:8021",),
+        "FreeSWITCH event socket HOST:PORT, or HOST:PORT=PASSWORD; repeat for several nodes.",
+        multiple=True,
+        metavar="HOST:PORT",
+    )
+    esl_password: str = _setting("ClueCon", "Event socket password for nodes that do not give their own.")
+    rules: str = _setting("routing-rules.yaml", "Routing rules file.", metavar="PATH")
+    db: str = _setting(_state_path("fsrouter.db", "STATE_DIRECTORY"), "SQLite call store.", metavar="PATH")
+    metrics_listen: str = _setting("127.0.0.1:9464", "Prometheus /metrics HOST:PORT (port 0: any free port).")
+    control_socket: str = _setting(
+        _state_path("fsrouter.sock", "RUNTIME_DIRECTORY"), "Control socket for the CLI.", metavar="PATH"
+    )
+    grace: float = _setting(60.0, "Seconds TERM waits for calls in flight before stopping.")
+    command_timeout: float = _setting(5.0, "Seconds to wait for FreeSWITCH to reply to a command.")
+    tick: float = _setting(0.2, "Seconds between timer checks (wrap-up ends, ring timeouts, max wait).")
+    agent_labels: bool = _setting(False, "Export per-agent metric labels (bounded by the agents you declare).")
+    log_level: str = _setting("info", "Log level: debug, info, warning, error; or COMPONENT=LEVEL,...")
+
+    def nodes(self) -> list[tuple[str, str, int, str]]:
+        """(name, host, port, password) per FreeSWITCH node; the name is ``HOST:PORT``."""
+        parsed = []
+        for spec in self.esl:
+            address, _, password = spec.partition("=")
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"--esl {spec!r}: expected HOST:PORT or HOST:PORT=PASSWORD")
+            parsed.append((address, host, int(port), password or self.esl_password))
+        return parsed
+
+    def metrics_address(self) -> tuple[str, int]:
+        host, _, port = self.metrics_listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--metrics-listen {self.metrics_listen!r}: expected HOST:PORT")
+        return host, int(port)
+
+
+def setting_fields() -> list[tuple[str, Any, dict[str, Any]]]:
+    """(name, default, metadata) for every setting, for the CLI to build its options from."""
+    result = []
+    for item in fields(Settings):
+        factory: Callable[[], Any] = item.default_factory  # type: ignore[assignment]
+        default = factory() if item.default is MISSING else item.default
+        result.append((item.name, default, dict(item.metadata)))
+    return result

@@ -1,0 +1,164 @@
+"""Commands returned by the router: what must be done in FreeSWITCH or in the store, never done here.
+
+The daemon executes them in order: ESL commands through ``adapters/esl.py`` on the command's ``node``, records
+through ``adapters/store.py``. A command that fails is fed back to the router as ``CommandFailed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Answer:
+    """Answer a parked caller (``uuid_answer``): a parked, unanswered caller cannot be bridged."""
+
+    node: str
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlayMusic:
+    """Play music on hold / a looping announcement to a waiting caller (``uuid_broadcast ... aleg``)."""
+
+    node: str
+    uuid: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Originate:
+    """Ring an agent: ``bgapi originate {origination_uuid=<leg_uuid>,...}<endpoint> &park()``.
+
+    ``variables`` are extra channel variables for the agent leg; the adapter always adds the tags
+    ``fsrouter_leg=agent`` and ``fsrouter_call=<call_uuid>`` and ``originate_timeout=<timeout>``.
+    """
+
+    node: str
+    leg_uuid: str
+    call_uuid: str
+    endpoint: str
+    timeout: float
+    caller_number: str = ""
+    caller_name: str = ""
+    variables: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bridge:
+    """Connect the caller to the agent leg (``uuid_break <caller> all`` then ``uuid_bridge``)."""
+
+    node: str
+    caller_uuid: str
+    agent_uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kill:
+    """Hang up a leg (``uuid_kill <uuid> <cause>``)."""
+
+    node: str
+    uuid: str
+    cause: str = "NORMAL_CLEARING"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transfer:
+    """Send a caller elsewhere: an extension (overflow, voicemail) or an inline announcement + hang-up."""
+
+    node: str
+    uuid: str
+    destination: str
+    dialplan: str = "XML"
+    context: str = "default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecord:
+    """The one record every call that entered fsrouter ends with."""
+
+    uuid: str
+    node: str
+    queue: str
+    outcome: str
+    entered_at: float
+    ended_at: float
+    agent: str | None = None
+    answered_at: float | None = None
+    caller_number: str = ""
+    destination: str = ""
+    hangup_cause: str = ""
+    offers: int = 0
+    wrapup_seconds: float = 0.0
+
+    @property
+    def wait_seconds(self) -> float:
+        """Time in queue: until the agent was connected, or until the call ended unanswered."""
+        end = self.answered_at if self.answered_at is not None else self.ended_at
+        return max(0.0, end - self.entered_at)
+
+    @property
+    def talk_seconds(self) -> float:
+        if self.answered_at is None:
+            return 0.0
+        return max(0.0, self.ended_at - self.answered_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordCall:
+    """Write the call's final record (exactly once per call)."""
+
+    record: CallRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStateRecord:
+    """An agent changed state (kept as history; also how agent states survive a restart)."""
+
+    agent: str
+    state: str
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordAgentState:
+    record: AgentStateRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferRecord:
+    """One offer of a call to an agent and how it ended (answered, or the failure cause)."""
+
+    call_uuid: str
+    leg_uuid: str
+    agent: str
+    queue: str
+    offered_at: float
+    ended_at: float
+    result: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordOffer:
+    record: OfferRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordTrace:
+    """Keep one routing decision's trace (``core/explain.py``) for ``fsrouter explain CALL_UUID``."""
+
+    call_uuid: str
+    trace: dict[str, Any]
+
+
+EslCommand = Answer | PlayMusic | Originate | Bridge | Kill | Transfer
+StoreCommand = RecordCall | RecordAgentState | RecordOffer | RecordTrace
+Command = EslCommand | StoreCommand
+
+OUTCOMES = ("answered", "abandoned", "overflowed", "closed", "timed_out", "rejected", "failed")

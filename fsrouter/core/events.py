@@ -1,0 +1,163 @@
+"""Events fed into the router: frozen facts about what happened, with no I/O attached.
+
+The ESL translation layer (``adapters/esl_translate.py``) turns FreeSWITCH frames into these; the daemon adds
+its own (ticks, node connection state, operator commands). Every event names the FreeSWITCH ``node`` it came
+from where that matters, because a channel UUID is only meaningful on its own node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallParked:
+    """A caller the dialplan marked for fsrouter was parked (CHANNEL_PARK with ``fsrouter_queue``/``fsrouter``).
+
+    ``variables`` holds the channel variables without the ``variable_`` prefix. ``answered`` tells whether the
+    caller was already answered or pre-answered by the dialplan (Answer-State answered or early).
+    ``entered_at`` is set when a caller is re-learnt after a reconnect or restart, so it keeps its place.
+    """
+
+    node: str
+    uuid: str
+    caller_number: str = ""
+    caller_name: str = ""
+    destination: str = ""
+    answered: bool = False
+    variables: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    entered_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.uuid:
+            raise ValueError("CallParked needs a channel uuid")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelAnswered:
+    """CHANNEL_ANSWER for a leg (a caller we answered, or an agent leg we originated)."""
+
+    node: str
+    uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelBridged:
+    """CHANNEL_BRIDGE: FreeSWITCH confirms the two legs are connected."""
+
+    node: str
+    uuid: str
+    other_uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelHungUp:
+    """CHANNEL_HANGUP (or HANGUP_COMPLETE) of any leg; duplicates are harmless."""
+
+    node: str
+    uuid: str
+    cause: str = "NORMAL_CLEARING"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OriginateFailed:
+    """The BACKGROUND_JOB of our ``bgapi originate`` ended in ``-ERR <CAUSE>`` (busy, no answer, ...)."""
+
+    node: str
+    leg_uuid: str
+    cause: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandFailed:
+    """A command the router asked for was refused or could not be sent (fed back by the daemon).
+
+    ``leg_uuid`` is the channel the command was about (the caller for answer/bridge, the agent leg for
+    originate); ``command`` is its kind (``answer``, ``bridge``, ``originate``, ...).
+    """
+
+    node: str
+    command: str
+    uuid: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentRegistration:
+    """sofia::register / sofia::unregister for a SIP user; ``user`` is ``1000`` or ``1000@domain``."""
+
+    node: str
+    user: str
+    registered: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentControl:
+    """An operator or phone feature code asks to change an agent's presence.
+
+    ``action`` is one of ``login``, ``logout``, ``break``, ``ready``.
+    """
+
+    agent_id: str
+    action: str
+    source: str = "cli"
+
+    def __post_init__(self) -> None:
+        if self.action not in AGENT_ACTIONS:
+            raise ValueError(f"unknown agent action {self.action!r}")
+
+
+AGENT_ACTIONS = ("login", "logout", "break", "ready")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeUp:
+    """A FreeSWITCH node is connected, authenticated and subscribed, and this is what is live on it.
+
+    ``core_uuid`` changes when FreeSWITCH restarted (then none of the old channels exist). ``live_uuids``
+    are the channels FreeSWITCH still has (from ``show channels as json`` checked with ``uuid_exists``):
+    anything the router tracked on that node and not listed here ended while we were away.
+    """
+
+    node: str
+    core_uuid: str
+    live_uuids: frozenset[str] = frozenset()
+    #: live channels that are answered (callstate ACTIVE/HELD): an agent leg that answered while we were away
+    answered_uuids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeDown:
+    """The connection to a node dropped; its calls may still be alive and are kept until NodeUp says."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tick:
+    """Time passed: fire timers (wrap-up end, retry delays, max wait, offer timeouts)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopTakingCalls:
+    """The daemon is draining: new callers are no longer accepted (they are left to the dialplan)."""
+
+
+Event = (
+    CallParked
+    | ChannelAnswered
+    | ChannelBridged
+    | ChannelHungUp
+    | OriginateFailed
+    | CommandFailed
+    | AgentRegistration
+    | AgentControl
+    | NodeUp
+    | NodeDown
+    | Tick
+    | StopTakingCalls
+)

@@ -1,0 +1,112 @@
+"""Run-time state of calls, offers and agents, owned and mutated only by the router."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from fsrouter.core.lifecycle import AgentState, CallState
+from fsrouter.core.rules import AgentConfig
+
+
+@dataclass(slots=True, kw_only=True)
+class Offer:
+    """One agent leg ringing (or answered) for one call."""
+
+    leg_uuid: str
+    call_uuid: str
+    agent_id: str
+    node: str
+    offered_at: float
+    answered: bool = False
+
+
+@dataclass(slots=True, kw_only=True)
+class Call:
+    uuid: str
+    node: str
+    queue: str
+    entered_at: float
+    caller_number: str = ""
+    caller_name: str = ""
+    destination: str = ""
+    variables: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+    skills: Mapping[str, int] = field(default_factory=dict)
+    rule: str = ""
+    #: when the call entered its current queue (escalation steps count from here; order counts from entered_at)
+    queue_entered_at: float = 0.0
+    #: the dedicated agent asked for (``fsrouter_agent`` or a route's ``agent``), for the ``fixed`` strategy
+    preferred_agent: str = ""
+    state: CallState = CallState.WAITING
+    answered: bool = False
+    offers: dict[str, Offer] = field(default_factory=dict)
+    offers_made: int = 0
+    agent_id: str | None = None
+    agent_leg: str | None = None
+    bridge_sent: bool = False
+    connected_at: float | None = None
+
+
+#: the longest window occupancy can be asked about; older state history is dropped
+MAX_OCCUPANCY_WINDOW = 86_400.0
+_BUSY_STATES = (AgentState.ON_CALL, AgentState.WRAP_UP)
+
+
+@dataclass(slots=True, kw_only=True)
+class Agent:
+    """An agent's live state. ``idle_since`` feeds longest-idle; ``ready_at`` enforces retry delays.
+
+    ``history`` (state changes, oldest first) feeds occupancy; ``ringing`` holds the legs ringing this agent
+    now (several only when ``max_offers`` > 1); ``position`` is the agent's place in the rules file
+    (the ``sequential`` hunt order).
+    """
+
+    config: AgentConfig
+    state: AgentState
+    since: float
+    registered: bool = True
+    idle_since: float = 0.0
+    ready_at: float = 0.0
+    wrapup_until: float = 0.0
+    no_answer_count: int = 0
+    calls_answered: int = 0
+    offers_received: int = 0
+    call_uuid: str | None = None
+    logout_pending: bool = False
+    position: int = 0
+    ringing: set[str] = field(default_factory=set)
+    history: deque[tuple[float, AgentState]] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        if not self.history:
+            self.history.append((self.since, self.state))
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    def enter(self, state: AgentState, now: float) -> None:
+        """Take ``state`` at ``now`` (the caller checked the transition) and remember it for occupancy."""
+        self.state = state
+        self.since = now
+        self.history.append((now, state))
+        horizon = now - MAX_OCCUPANCY_WINDOW
+        while len(self.history) > 1 and self.history[1][0] <= horizon:
+            self.history.popleft()
+
+    def occupancy(self, now: float, window: float) -> float:
+        """Talk + wrap-up time over logged-in time during the last ``window`` seconds (0 if never logged in)."""
+        start = now - min(window, MAX_OCCUPANCY_WINDOW)
+        busy = logged_in = 0.0
+        changes = list(self.history)
+        ends = [at for at, _ in changes[1:]] + [now]
+        for (begin, state), end in zip(changes, ends, strict=True):
+            span = min(end, now) - max(begin, start)
+            if span <= 0 or state is AgentState.LOGGED_OUT:
+                continue
+            logged_in += span
+            if state in _BUSY_STATES:
+                busy += span
+        return busy / logged_in if logged_in > 0 else 0.0

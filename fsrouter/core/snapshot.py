@@ -1,0 +1,60 @@
+"""Immutable views of the router's state, published for metrics, status and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueView:
+    name: str
+    strategy: str
+    waiting: int
+    offering: int
+    talking: int
+    oldest_entered_at: float | None
+    #: agent state name -> number of agents of this queue in it (every state present, zeros included)
+    agents: Mapping[str, int]
+    service_level_seconds: float
+    service_level_target: float
+    #: agents of this queue whose phone is not registered (they are skipped whatever their state)
+    unregistered: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentView:
+    id: str
+    endpoint: str
+    state: str
+    since: float
+    registered: bool
+    queues: tuple[str, ...]
+    call_uuid: str | None
+    calls_answered: int
+    no_answer_count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallView:
+    uuid: str
+    node: str
+    queue: str
+    state: str
+    entered_at: float
+    priority: int
+    caller_number: str
+    agent: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    taken_at: float
+    queues: tuple[QueueView, ...]
+    agents: tuple[AgentView, ...]
+    calls: tuple[CallView, ...]
+    #: node name -> connected
+    nodes: Mapping[str, bool]
+    rules_version: str
+    rules_loaded_at: float
+    draining: bool

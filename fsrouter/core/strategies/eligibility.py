@@ -1,0 +1,78 @@
+"""Who may be offered a call right now, and why the others may not (the reasons ``fsrouter explain`` shows).
+
+Escalation in time is applied here, when the router builds a call's ``Demand``: as the wait in the current
+queue grows past each step's ``after``, ``widen`` lowers the minimum skill level and ``add_tier`` opens
+further tiers. Overflow steps move the call itself and are the router's business.
+
+Tiers: tier 1 agents are offered calls first; tier N only once a step opened it, or when no agent of the
+open tiers is logged in at all (waiting for nobody helps no one, like mod_callcenter's
+``tier-rule-no-agent-no-wait``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+
+from fsrouter.core.lifecycle import AgentState
+from fsrouter.core.model import Agent, Call
+from fsrouter.core.rules import QueueConfig, Rules
+from fsrouter.core.strategies.base import Demand
+
+
+def demand_for(
+    call: Call, queue: QueueConfig, members: Sequence[Agent], now: float, random: Callable[[], float]
+) -> Demand:
+    """What ``call`` asks of ``queue`` at ``now``, given the escalation steps its wait has reached."""
+    waited = now - call.queue_entered_at
+    reached = [step for step in queue.escalation if step.after <= waited]
+    widened = [step.min_level for step in reached if step.min_level]
+    required = dict.fromkeys(queue.skills, 1) | dict(call.skills)
+    if widened:
+        floor = min(widened)
+        required = {skill: min(level, floor) for skill, level in required.items()}
+    max_tier = max((step.add_tier for step in reached), default=1)
+    logged_in_tiers = [a.config.tier(queue.name) for a in members if a.state is not AgentState.LOGGED_OUT]
+    if logged_in_tiers and min(logged_in_tiers) > max_tier:
+        max_tier = min(logged_in_tiers)
+    return Demand(
+        queue=queue,
+        required=MappingProxyType(required),
+        max_tier=max_tier,
+        preferred_agent=call.preferred_agent,
+        random=random,
+    )
+
+
+def exclusion(agent: Agent, call: Call, demand: Demand, rules: Rules, now: float) -> str | None:
+    """Why ``agent`` cannot be offered ``call`` now, or None when it can."""
+    config = agent.config
+    if agent.state is AgentState.RESERVED:
+        if len(agent.ringing) >= config.max_offers:
+            return f"max offers: {len(agent.ringing)} of {config.max_offers} ringing"
+        if any(leg in call.offers for leg in agent.ringing):
+            return "already ringing for this call"
+    elif agent.state is AgentState.WRAP_UP:
+        return f"wrap-up until {agent.wrapup_until:g}"
+    elif agent.state is not AgentState.AVAILABLE:
+        return f"state {agent.state.value}"
+    if not agent.registered:
+        return "unregistered"
+    if agent.ready_at > now:
+        return f"retry delay until {agent.ready_at:g}"
+    if not rules.on_shift(config, now):
+        return f"off shift ({config.shift})"
+    tier = config.tier(demand.queue.name)
+    if tier > demand.max_tier:
+        return f"tier {tier} not open yet (open: 1-{demand.max_tier})"
+    for skill, level in demand.required.items():
+        has = config.skills.get(skill, 0)
+        if has == 0:
+            return f"missing skill {skill}"
+        if has < level:
+            return f"skill {skill} level {has} below {level}"
+    if config.occupancy_cap:
+        occupancy = agent.occupancy(now, demand.queue.occupancy_window)
+        if occupancy > config.occupancy_cap:
+            return f"occupancy cap: {occupancy:.0%} above {config.occupancy_cap:.0%}"
+    return None

@@ -1,0 +1,399 @@
+"""The daemon: wires the ESL nodes, the pure router, the store, metrics and the control socket together.
+
+Greenlets (gevent):
+
+- one *core loop* that owns the router: it takes events from one queue, calls ``Router.handle(event, now)``
+  and hands the commands out; nothing else touches the router, so it needs no locks;
+- one *sender* per FreeSWITCH node that executes that node's ESL commands in order (a slow reply never stalls
+  routing on the core loop); a refused command comes back to the core loop as ``CommandFailed``;
+- a *ticker* that feeds ``Tick`` events for timers, and a *watchdog* that pings systemd only while the core
+  loop keeps ticking;
+- the ESL connection keepers (``adapters/esl.py``), the metrics HTTP server and the control socket.
+
+Signals follow gunicorn's arbiter: handlers only enqueue, and ``run()`` dispatches them one at a time to
+``handle_hup`` (validate then swap the rules; the old ones stay on any error), ``handle_term`` (stop taking
+calls, drain those in flight for up to ``grace`` seconds, exit) and ``handle_int`` (a second TERM, or INT: stop
+now).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, cast, get_args
+
+import gevent
+import gevent.event
+import gevent.queue
+from prometheus_client import CollectorRegistry
+
+from fsrouter import __version__, systemd
+from fsrouter.adapters.esl import EslNode
+from fsrouter.adapters.metrics import Metrics, serve
+from fsrouter.adapters.store import SqliteCallStore
+from fsrouter.config.rules_loader import load_rules
+from fsrouter.config.settings import Settings
+from fsrouter.control import ControlServer
+from fsrouter.core.commands import (
+    Answer,
+    Bridge,
+    Command,
+    EslCommand,
+    Kill,
+    Originate,
+    PlayMusic,
+    RecordAgentState,
+    RecordCall,
+    RecordOffer,
+    RecordTrace,
+    StoreCommand,
+    Transfer,
+)
+from fsrouter.core.events import AgentControl, CallParked, CommandFailed, Event, StopTakingCalls, Tick
+from fsrouter.core.kpi import KpiTracker
+from fsrouter.core.router import Router
+from fsrouter.core.rules import Rules
+from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
+
+log = logging.getLogger(__name__)
+
+_STORE_COMMANDS = get_args(StoreCommand)
+
+#: which command failures the router must hear about, and the channel they concern
+_FEEDBACK: dict[type, tuple[str, Callable[[Any], str]]] = {
+    Answer: ("answer", lambda c: c.uuid),
+    Originate: ("originate", lambda c: c.leg_uuid),
+    Bridge: ("bridge", lambda c: c.caller_uuid),
+}
+
+
+def describe(command: Command) -> str:
+    """One log line per decision, with the call UUID first so that grep finds a call's whole story."""
+    match command:
+        case Originate():
+            return f"call={command.call_uuid} offer agent_leg={command.leg_uuid} endpoint={command.endpoint}"
+        case Bridge():
+            return f"call={command.caller_uuid} bridge agent_leg={command.agent_uuid}"
+        case Answer() | PlayMusic() | Kill() | Transfer():
+            return f"call={command.uuid} {type(command).__name__.lower()} {command}"
+        case RecordCall():
+            r = command.record
+            return (
+                f"call={r.uuid} ended outcome={r.outcome} queue={r.queue} agent={r.agent} "
+                f"wait={r.wait_seconds:.1f}s talk={r.talk_seconds:.1f}s cause={r.hangup_cause}"
+            )
+        case RecordAgentState():
+            return f"agent={command.record.agent} state={command.record.state} reason={command.record.reason}"
+        case RecordOffer():
+            r2 = command.record
+            return f"call={r2.call_uuid} offer_end agent={r2.agent} result={r2.result}"
+        case RecordTrace():
+            trace = command.trace
+            return f"call={command.call_uuid} decision {trace.get('kind', 'offer')} chosen={trace.get('chosen')}"
+    return str(command)
+
+
+class Daemon:
+    """One fsrouter process. ``start()`` runs it in the background; ``run()`` also handles signals."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.started_at = clock()
+        self.rules: Rules = load_rules(settings.rules, now=self.started_at)
+        self.store = SqliteCallStore(settings.db)
+        self.router = Router(self.rules, now=self.started_at, emit_traces=True)
+        #: callers that were waiting when the previous process stopped, by uuid (re-learnt from FreeSWITCH)
+        self._saved_waiting = {row.uuid: row for row in self.store.waiting()}
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(
+            self.registry,
+            lambda: self.router.snapshot(self.clock()),
+            kpi=KpiTracker(start=self.started_at),
+            agent_labels=settings.agent_labels,
+            build_version=__version__,
+        )
+        self.metrics.configure(self.rules)
+        self.metrics_port = 0
+        self._metrics_server: Any = None
+        self._events: gevent.queue.Queue[Event | _SwapRules] = gevent.queue.Queue()
+        self._signals: gevent.queue.Queue[int] = gevent.queue.Queue()
+        self._outboxes: dict[str, gevent.queue.Queue[EslCommand]] = {}
+        self.nodes: dict[str, EslNode] = {}
+        for name, host, port, password in settings.nodes():
+            self.nodes[name] = EslNode(
+                name,
+                host,
+                port,
+                password,
+                self.submit,
+                command_timeout=settings.command_timeout,
+                count_event=self.metrics.esl_event,
+            )
+            self._outboxes[name] = gevent.queue.Queue()
+        self.control = ControlServer(settings.control_socket, self._control, mutating={"reload", "agent"})
+        self._greenlets: list[gevent.Greenlet] = []
+        self._last_loop_at = self.started_at
+        self._stopped = gevent.event.Event()
+        self._ready_sent = False
+        self.terminating = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def submit(self, event: Event | _SwapRules) -> None:
+        """Hand an event to the core loop (safe from any greenlet; never blocks)."""
+        self._events.put(event)
+
+    def start(self) -> None:
+        host, port = self.settings.metrics_address()
+        self._metrics_server, self.metrics_port = serve(self.registry, host, port)
+        self.control.start()
+        self._greenlets = [gevent.spawn(self._core_loop), gevent.spawn(self._ticker)]
+        self._greenlets += [gevent.spawn(self._sender, name) for name in self.nodes]
+        if systemd.watchdog_interval():
+            self._greenlets.append(gevent.spawn(self._watchdog))
+        for node in self.nodes.values():
+            node.start()
+        log.info(
+            "fsrouter %s started: rules=%s version=%s db=%s metrics=%s:%d nodes=%s",
+            __version__,
+            self.settings.rules,
+            self.rules.version,
+            self.settings.db,
+            host,
+            self.metrics_port,
+            ",".join(self.nodes),
+        )
+
+    def stop(self) -> None:
+        """Stop now: close connections, servers and the store (calls in FreeSWITCH are left as they are)."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        systemd.stopping()
+        gevent.killall(self._greenlets, timeout=2)  # senders first: a deliberate stop is not a lost connection
+        for node in self.nodes.values():
+            node.stop()
+        self.control.stop()
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+        self.store.close()
+        log.info("fsrouter stopped")
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        return bool(self._stopped.wait(timeout))
+
+    def run(self) -> None:
+        """Start, then dispatch signals until stopped (the process's main loop)."""
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self._signals.put, signum)
+        self.start()
+        handlers = {signal.SIGHUP: self.handle_hup, signal.SIGTERM: self.handle_term, signal.SIGINT: self.handle_int}
+        while not self._stopped.is_set():
+            try:
+                signum = self._signals.get(timeout=0.5)
+            except gevent.queue.Empty:
+                continue
+            handlers[signal.Signals(signum)]()
+
+    def handle_hup(self) -> None:
+        try:
+            self.reload()
+        except FsrouterError as exc:
+            log.error("reload refused, old rules kept: %s", exc)
+
+    def handle_term(self) -> None:
+        if self.terminating:
+            self.handle_int()
+            return
+        self.terminating = True
+        gevent.spawn(self.drain, self.settings.grace)
+
+    def handle_int(self) -> None:
+        log.warning("stopping now; calls in flight stay in FreeSWITCH and are re-learnt at the next start")
+        self.stop()
+
+    def drain(self, grace: float) -> None:
+        """Stop taking calls, let the calls in flight finish for up to ``grace`` seconds, then stop."""
+        systemd.stopping()
+        self.submit(StopTakingCalls())
+        deadline = self.clock() + grace
+        log.info("draining: %d calls in flight, up to %.0f s", len(self.router.calls), grace)
+        while self.router.calls and self.clock() < deadline and not self._stopped.is_set():
+            gevent.sleep(0.1)
+        if self.router.calls:
+            log.warning("grace period over with %d calls still in flight", len(self.router.calls))
+        self.stop()
+
+    def reload(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Validate the rules file completely, then swap it in atomically; raises RuleError and keeps the old."""
+        systemd.reloading()
+        try:
+            new_rules = load_rules(self.settings.rules, now=self.clock())
+        except RuleError:
+            self.metrics.rules_reload(False)
+            systemd.ready()
+            raise
+        except OSError as exc:
+            self.metrics.rules_reload(False)
+            systemd.ready()
+            raise ConfigError(f"cannot read rules file: {exc.strerror or exc}", path=self.settings.rules) from exc
+        diff = rules_diff(self.rules, new_rules, self.router)
+        if not dry_run:
+            self.submit(_SwapRules(new_rules))
+            self.rules = new_rules
+            self.metrics.configure(new_rules)
+            self.metrics.rules_reload(True)
+            log.info("rules reloaded: version %s, %s", new_rules.version, diff)
+        systemd.ready()
+        return diff
+
+    # ------------------------------------------------------------------ greenlets
+
+    def _core_loop(self) -> None:
+        while True:
+            event = self._events.get()
+            now = self.clock()
+            self._last_loop_at = now
+            try:
+                if isinstance(event, _SwapRules):
+                    commands = self.router.load_rules(event.rules, now)
+                elif isinstance(event, CallParked):
+                    commands = self._enter_call(event, now)
+                else:
+                    commands = self.router.handle(event, now)
+            except Exception:
+                # a bug must cost one event, never the routing of every other call
+                log.exception("router failed on %r; event dropped", event)
+                continue
+            self._dispatch(commands)
+            if not self._ready_sent and any(node.connected for node in self.nodes.values()):
+                self._ready_sent = True
+                systemd.ready()
+
+    def _enter_call(self, event: CallParked, now: float) -> list[Command]:
+        """A caller enters; one that waited before a restart gets back its persisted entry time (its place)."""
+        saved = self._saved_waiting.pop(event.uuid, None)
+        if saved is not None:
+            event = replace(event, entered_at=saved.entered_at)
+        commands = self.router.handle(event, now)
+        call = self.router.calls.get(event.uuid)
+        if call is not None:
+            self.store.save_waiting(call.uuid, call.node, call.queue, call.entered_at, call.priority, {})
+        return commands
+
+    def _dispatch(self, commands: list[Command]) -> None:
+        for command in commands:
+            if isinstance(command, _STORE_COMMANDS):
+                self.store.apply(command)
+                if isinstance(command, RecordCall):
+                    self.store.drop_waiting(command.record.uuid)
+                self.metrics.observe(command)
+                log.info(describe(command))
+            else:
+                log.debug(describe(command))
+                esl_command = cast(EslCommand, command)
+                self._outboxes[esl_command.node].put(esl_command)
+
+    def _sender(self, name: str) -> None:
+        node = self.nodes[name]
+        outbox = self._outboxes[name]
+        while True:
+            command = outbox.get()
+            try:
+                node.execute(command)
+            except (EslNotConnected, EslTimeout) as exc:
+                # unknown whether FreeSWITCH got it: the reconciliation after the reconnect (NodeUp) settles it
+                log.warning("%s: no reply from %s: %s", describe(command), name, exc)
+            except EslError as exc:
+                feedback = _FEEDBACK.get(type(command))
+                log.warning("%s failed on %s: %s", describe(command), name, exc)
+                if feedback is not None:
+                    kind, channel = feedback
+                    self.submit(CommandFailed(node=name, command=kind, uuid=channel(command), reason=str(exc)))
+
+    def _ticker(self) -> None:
+        while True:
+            gevent.sleep(self.settings.tick)
+            self.submit(Tick())
+
+    def _watchdog(self) -> None:
+        interval = systemd.watchdog_interval() or 30.0
+        while True:
+            gevent.sleep(interval / 2)
+            if self.clock() - self._last_loop_at < interval / 2:
+                systemd.watchdog()
+
+    # ------------------------------------------------------------------ control socket
+
+    def _control(self, command: str, args: dict[str, Any], uid: int) -> Any:
+        now = self.clock()
+        if command == "reload":
+            return self.reload(dry_run=bool(args.get("dry_run")))
+        if command == "agent":
+            if str(args["agent"]) not in self.router.agents:
+                raise FsrouterError(f"unknown agent {args['agent']!r}")
+            self.submit(AgentControl(agent_id=str(args["agent"]), action=str(args["action"]), source=f"uid {uid}"))
+            return {"agent": args["agent"], "action": args["action"]}
+        if command == "explain":
+            call_uuid = str(args["call"])
+            traces = self.store.trace(call_uuid)
+            if call_uuid in self.router.calls:  # still waiting: add a fresh "why is it still waiting" trace
+                traces += self.router.explain(call_uuid, now)[-1:]
+            return traces
+        if command == "version":
+            return {"version": __version__}
+        if command == "status":
+            return status_document(self, self.router.snapshot(now))
+        if command in ("calls", "agents", "queues"):  # the snapshot's views of that name
+            return [vars_of(view) for view in getattr(self.router.snapshot(now), command)]
+        raise FsrouterError(f"unknown command {command!r}")
+
+
+class _SwapRules:
+    """Internal event: the core loop swaps the rules between two events, never in the middle of one."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+
+
+def vars_of(view: Any) -> dict[str, Any]:
+    """A snapshot view as a JSON-ready dict."""
+    return {name: getattr(view, name) for name in view.__slots__}
+
+
+def status_document(daemon: Daemon, snapshot: Any) -> dict[str, Any]:
+    return {
+        "version": __version__,
+        "uptime_seconds": round(daemon.clock() - daemon.started_at, 1),
+        "rules": {
+            "path": daemon.settings.rules,
+            "version": snapshot.rules_version,
+            "loaded_at": snapshot.rules_loaded_at,
+        },
+        "nodes": {name: node.connected for name, node in daemon.nodes.items()},
+        "draining": snapshot.draining,
+        "queues": [vars_of(queue) for queue in snapshot.queues],
+        "agents": [vars_of(agent) for agent in snapshot.agents],
+        "calls": len(snapshot.calls),
+    }
+
+
+def rules_diff(old: Rules, new: Rules, router: Router) -> dict[str, Any]:
+    """What a reload changes, and what it does to the calls in flight (for logs and ``reload --dry-run``)."""
+    old_agents = {agent.id: agent for agent in old.agents}
+    new_agents = {agent.id: agent for agent in new.agents}
+    removed_queues = sorted(set(old.queues) - set(new.queues))
+    return {
+        "queues_added": sorted(set(new.queues) - set(old.queues)),
+        "queues_removed": removed_queues,
+        "queues_changed": sorted(q for q in set(old.queues) & set(new.queues) if old.queues[q] != new.queues[q]),
+        "agents_added": sorted(set(new_agents) - set(old_agents)),
+        "agents_removed": sorted(set(old_agents) - set(new_agents)),
+        "agents_changed": sorted(a for a in set(old_agents) & set(new_agents) if old_agents[a] != new_agents[a]),
+        "calls_in_removed_queues": sorted(c.uuid for c in router.calls.values() if c.queue in removed_queues),
+        "calls_policy": "calls keep their place and entry time; calls in removed queues stay until served",
+    }

@@ -1,0 +1,358 @@
+"""EslNode against a loopback fake FreeSWITCH: commands, errors, timeouts, drops, reconnects and re-learning."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+
+import gevent
+import pytest
+
+from fsrouter.adapters.esl import EslNode
+from fsrouter.adapters.esl_translate import SUBSCRIBED_EVENTS
+from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate
+from fsrouter.core.events import CallParked, ChannelHungUp, NodeDown, NodeUp
+from fsrouter.errors import CallGone, EslError, EslNotConnected, EslTimeout
+from tests.adapters.esl_helpers import (
+    DISCONNECT_NOTICE,
+    EventRecorder,
+    FakeConnection,
+    FakeFreeSwitch,
+    fixture_bytes,
+    plain_event_frame,
+    split_frames,
+)
+
+FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+
+NodeFactory = Callable[..., EslNode]
+
+
+@pytest.fixture
+def fake_fs() -> Iterator[FakeFreeSwitch]:
+    server = FakeFreeSwitch().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def recorder() -> EventRecorder:
+    return EventRecorder()
+
+
+@pytest.fixture
+def make_node(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> Iterator[NodeFactory]:
+    """Builds started nodes with fast test timings; stops them all at the end."""
+    nodes: list[EslNode] = []
+
+    def build(password: str = "ClueCon", **timings: float) -> EslNode:
+        settings = {"command_timeout": 2.0, "connect_timeout": 2.0, "backoff_initial": 0.01, "backoff_max": 0.05}
+        node = EslNode("fs1", "127.0.0.1", fake_fs.port, password, recorder, **(settings | timings))
+        nodes.append(node)
+        node.start()
+        return node
+
+    yield build
+    for node in nodes:
+        node.stop()
+
+
+def hangup_frame(uuid: str, cause: str = "NORMAL_CLEARING") -> bytes:
+    return plain_event_frame({"Event-Name": "CHANNEL_HANGUP", "Unique-ID": uuid, "Hangup-Cause": cause})
+
+
+# --- connecting and commands -------------------------------------------------------------------------------
+
+
+def test_connects_authenticates_subscribes_then_announces_node_up(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    node = make_node()
+
+    assert recorder.wait_for_count(NodeUp, 1) == [FIRST_UP]
+    assert node.connected
+    commands = [fake_fs.next_command()[1] for _ in range(4)]
+    assert commands == ["auth ClueCon", SUBSCRIBED_EVENTS, "api global_getvar core_uuid", "api show channels as json"]
+
+
+def test_bridge_breaks_the_music_then_bridges_and_returns_the_last_reply(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    fake_fs.on_api = lambda _conn, text: "+OK agent-1\n" if text.startswith("uuid_bridge") else None
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    reply = node.execute(Bridge(node="fs1", caller_uuid="caller-1", agent_uuid="agent-1"))
+
+    assert reply == "+OK agent-1\n"
+    fake_fs.wait_for_command("api uuid_break caller-1 all")
+    fake_fs.wait_for_command("api uuid_bridge caller-1 agent-1")
+
+
+def test_originate_goes_out_as_bgapi_with_the_leg_uuid_as_job_uuid(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    reply = node.execute(Originate(node="fs1", leg_uuid="leg-1", call_uuid="call-1", endpoint="user/1000", timeout=20))
+
+    assert reply == "+OK Job-UUID: leg-1"
+    fake_fs.wait_for_command(
+        "bgapi originate {origination_uuid=leg-1,originate_timeout=20,ignore_early_media=true,"
+        "fsrouter_leg=agent,fsrouter_call=call-1}user/1000 &park()\nJob-UUID: leg-1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "reply", "error"),
+    [
+        (Kill(node="fs1", uuid="gone"), "-ERR No such channel!\n", CallGone),
+        (Bridge(node="fs1", caller_uuid="gone", agent_uuid="a"), "-ERR Invalid uuid\n", CallGone),
+        (Answer(node="fs1", uuid="gone"), "-ERROR\n", CallGone),
+        (Kill(node="fs1", uuid="x"), "-ERR no reply\n", EslError),
+    ],
+)
+def test_refusals_become_typed_errors(
+    make_node: NodeFactory,
+    fake_fs: FakeFreeSwitch,
+    recorder: EventRecorder,
+    command: EslCommand,
+    reply: str,
+    error: type[Exception],
+) -> None:
+    fake_fs.on_api = lambda _conn, text: reply if text.startswith("uuid_") else None
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    with pytest.raises(error) as raised:
+        node.execute(command)
+
+    assert raised.type is error  # CallGone is an EslError too: the exact kind matters to the router
+    assert reply.strip() in str(raised.value)
+
+
+def test_raw_api_returns_the_body(make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:
+    status = split_frames(fixture_bytes("api/status.raw"))[0].body.decode()
+    fake_fs.on_api = lambda _conn, text: status if text == "status" else None
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    assert node.api("status") == status
+
+
+def test_commands_before_connecting_raise_not_connected(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+
+    with pytest.raises(EslNotConnected):
+        node.execute(Answer(node="fs1", uuid="u"))
+    assert not node.connected
+
+
+def test_concurrent_commands_each_get_their_own_reply(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    fake_fs.on_api = lambda _conn, text: text if text.startswith("echo ") else None
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    jobs = [gevent.spawn(node.api, f"echo {number} " + "x" * 70_000) for number in range(12)]
+    gevent.joinall(jobs, timeout=10, raise_error=True)
+
+    assert [job.value.split(" ")[1] for job in jobs] == [str(number) for number in range(12)]
+
+
+# --- timeouts and drops ------------------------------------------------------------------------------------
+
+
+def test_command_timeout_and_a_late_reply_does_not_shift_later_replies(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    release = gevent.event.Event()
+
+    def slow_then_fast(_conn: FakeConnection, text: str) -> str | None:
+        if text == "slow":
+            release.wait()
+            return "+OK slow\n"
+        if text == "fast":
+            return "+OK fast\n"
+        return None
+
+    fake_fs.on_api = slow_then_fast
+    node = make_node(command_timeout=0.2)
+    recorder.wait_for_count(NodeUp, 1)
+
+    with pytest.raises(EslTimeout):
+        node.api("slow")
+    release.set()
+
+    assert node.api("fast") == "+OK fast\n"
+    assert node.connected
+
+
+def test_drop_with_a_command_in_flight_fails_it_promptly_then_reconnects(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    def drop_on_hang(conn: FakeConnection, text: str) -> str | None:
+        if text == "hang":
+            conn.close()
+            return "+OK never delivered\n"
+        return None
+
+    fake_fs.on_api = drop_on_hang
+    node = make_node(command_timeout=60)
+    recorder.wait_for_count(NodeUp, 1)
+
+    with gevent.Timeout(5, AssertionError("the pending command stayed blocked")), pytest.raises(EslNotConnected):
+        node.api("hang")
+
+    events = recorder.wait_for_count(NodeUp, 2)
+    assert events == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP]
+
+
+def test_close_in_the_middle_of_a_body_is_a_lost_connection(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    make_node()
+    recorder.wait_for_count(NodeUp, 1)
+    truncated = hangup_frame("u-1")[:-20]
+
+    fake_fs.connections[0].write(truncated)
+    fake_fs.connections[0].close()
+
+    assert recorder.wait_for_count(NodeUp, 2) == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP]
+
+
+def test_events_read_before_a_drop_arrive_before_node_down(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    fake_fs.connections[0].write(hangup_frame("u-1") + hangup_frame("u-2", "USER_BUSY"))
+    fake_fs.connections[0].close()
+
+    assert recorder.wait_for_count(NodeDown, 1)[:4] == [
+        FIRST_UP,
+        ChannelHungUp(node="fs1", uuid="u-1", cause="NORMAL_CLEARING"),
+        ChannelHungUp(node="fs1", uuid="u-2", cause="USER_BUSY"),
+        NodeDown(node="fs1"),
+    ]
+
+
+def test_disconnect_notice_ends_the_connection_even_if_the_socket_stays_open(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    fake_fs.connections[0].write(DISCONNECT_NOTICE)
+
+    assert recorder.wait_for_count(NodeUp, 2) == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP]
+
+
+def test_heartbeat_silence_is_treated_as_a_dead_connection(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    make_node(heartbeat_timeout=0.3)
+
+    events = recorder.wait_for_count(NodeUp, 2)
+
+    assert events[:3] == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP]
+    assert len(fake_fs.connections) >= 2
+
+
+def test_stop_closes_without_announcing_node_down(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+
+    node.stop()
+
+    assert not node.connected
+    assert recorder.events == [FIRST_UP]
+    with pytest.raises(EslNotConnected):
+        node.api("status")
+
+
+# --- reconnecting and re-learning ----------------------------------------------------------------------------
+
+
+def test_wrong_password_is_logged_and_retried_until_accepted(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake_fs.password = "rotated"
+    caplog.set_level(logging.ERROR, logger="fsrouter.adapters.esl")
+    make_node()
+
+    fake_fs.wait_for_command("auth ClueCon")
+    fake_fs.wait_for_command("auth ClueCon")
+    assert recorder.events == []
+    assert "refused the event socket password" in caplog.text
+
+    fake_fs.password = "ClueCon"
+    assert recorder.wait_for_count(NodeUp, 1) == [FIRST_UP]
+
+
+def test_reconnect_resubscribes_and_relearns_waiting_callers(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    show_channels = split_frames(fixture_bytes("api/show_channels_json_3_parked.raw"))[0].body.decode()
+    caller, agent_leg, stale = (
+        "97f130ff-1c45-4430-abe9-8a6e4f49558f",
+        "9b034a2f-4d8c-4eb4-81ca-658b58cdd502",
+        "6a514631-6d63-499b-9bf6-e2c10bcd6335",
+    )
+    variables = {(caller, "fsrouter_queue"): "support", (caller, "fsrouter_priority"): "5"}
+    variables[(agent_leg, "fsrouter_leg")] = "agent"
+    variables[(agent_leg, "fsrouter_queue")] = "support"
+
+    def second_life(conn: FakeConnection, text: str) -> str | None:
+        if conn.number == 1:
+            return None
+        words = text.split()
+        if text == "show channels as json":
+            return show_channels
+        if words[0] == "uuid_exists":
+            if words[1] == caller:  # the caller hangs up while we re-learn: that event must come last
+                conn.write(hangup_frame(caller, "ORIGINATOR_CANCEL"))
+            return "false" if words[1] == stale else "true"
+        if words[0] == "uuid_getvar":
+            return variables.get((words[1], words[2]), "_undef_")
+        return None
+
+    fake_fs.on_api = second_life
+    make_node()
+    recorder.wait_for_count(NodeUp, 1)
+    fake_fs.core_uuid = "core-2"
+
+    fake_fs.connections[0].close()
+    events = recorder.wait_for(lambda got: any(isinstance(e, ChannelHungUp) for e in got))
+
+    assert events == [
+        FIRST_UP,
+        NodeDown(node="fs1"),
+        NodeUp(node="fs1", core_uuid="core-2", live_uuids=frozenset({caller, agent_leg})),
+        CallParked(
+            node="fs1",
+            uuid=caller,
+            caller_number="2000",
+            caller_name="Caller 2000",
+            destination="5003",
+            answered=False,
+            variables={"fsrouter_queue": "support", "fsrouter_priority": "5"},
+            entered_at=1795430874.0,
+        ),
+        ChannelHungUp(node="fs1", uuid=caller, cause="ORIGINATOR_CANCEL"),
+    ]
+    second_connection = [command for number, command in _drain(fake_fs) if number == 2]
+    assert second_connection[:2] == ["auth ClueCon", SUBSCRIBED_EVENTS]
+    assert not any(stale in command for command in second_connection if command.startswith("api uuid_getvar"))
+
+
+def _drain(fake_fs: FakeFreeSwitch) -> list[tuple[int, str]]:
+    commands: list[tuple[int, str]] = []
+    while not fake_fs.commands.empty():
+        commands.append(fake_fs.commands.get())
+    return commands

@@ -1,0 +1,133 @@
+"""Framing through the adapter: recorded FreeSWITCH bytes, cut at random offsets and coalesced, over loopback.
+
+The expected events come from the pure splitter in esl_helpers, so these tests check that greenswitch's
+parsing inside ``EslNode`` (and our body digging) agree with it on real wire data.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+from greenswitch.esl import ESLEvent
+
+from fsrouter.adapters.esl import EslNode, parse_plain_event
+from fsrouter.core.events import NodeUp, OriginateFailed
+from tests.adapters.esl_helpers import (
+    EventRecorder,
+    FakeConnection,
+    FakeFreeSwitch,
+    Frame,
+    fixture_bytes,
+    split_frames,
+    translated_events,
+)
+
+SCENARIOS = [
+    "bridge_answered",
+    "abandon",
+    "parked_burst",
+    "originate_busy",
+    "originate_no_answer",
+    "originate_unregistered",
+]
+
+
+def event_stream(relative: str) -> bytes:
+    """The recorded stream without its own handshake (auth/request and two replies): the fake does that."""
+    data = fixture_bytes(relative)
+    position = 0
+    for _ in range(3):
+        position = data.index(b"\n\n", position) + 2
+    assert data[position:].startswith(b"Content-Length: ")
+    return data[position:]
+
+
+def random_chunks(data: bytes, rng: random.Random) -> Iterator[bytes]:
+    """Pieces from 1 byte to 16 KiB: frames split mid-header and mid-body, and several frames per write."""
+    position = 0
+    while position < len(data):
+        size = rng.choice((1, 7, 100, 1500, 4096, 16384))
+        yield data[position : position + size]
+        position += size
+
+
+@pytest.fixture
+def fake_fs() -> Iterator[FakeFreeSwitch]:
+    server = FakeFreeSwitch().start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_recorded_stream_in_random_chunks_gives_the_exact_core_events(fake_fs: FakeFreeSwitch, name: str) -> None:
+    stream = event_stream(f"plain/{name}.raw")
+    rng = random.Random(name)
+
+    def replay(connection: FakeConnection) -> None:
+        for chunk in random_chunks(stream, rng):
+            connection.write(chunk)
+
+    fake_fs.after_subscribe = replay
+    expected = translated_events(f"plain/{name}.raw", node="fs1")
+    recorder = EventRecorder()
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+    node.start()
+    try:
+        events = recorder.wait_for(lambda got: len(got) >= len(expected) + 1, timeout=20)
+    finally:
+        node.stop()
+
+    assert events[0] == NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+    assert events[1:] == expected
+    assert expected, "the scenario must produce events"
+
+
+def recorded_event(relative: str, event_name: str) -> Frame:
+    return next(
+        frame for frame in split_frames(fixture_bytes(relative)) if frame.event_headers.get("Event-Name") == event_name
+    )
+
+
+def test_background_job_body_is_the_inner_body_not_part_of_a_header() -> None:
+    job = recorded_event("plain/originate_busy.raw", "BACKGROUND_JOB")
+
+    headers, body = parse_plain_event(job.body.decode())
+
+    assert body == "-ERR USER_BUSY\n"
+    assert headers["Content-Length"] == "15"
+    greenswitch = ESLEvent("")
+    greenswitch.parse_data(job.body.decode())
+    assert greenswitch.headers["Content-Length"] == "15\n\n-ERR USER_BUSY"  # the bug parse_plain_event avoids
+
+
+def test_encoded_multi_line_values_stay_one_header() -> None:
+    park = recorded_event("plain/abandon.raw", "CHANNEL_PARK")
+
+    headers, body = parse_plain_event(park.body.decode())
+
+    assert headers == park.event_headers
+    assert headers["variable_switch_r_sdp"].startswith("v=0\r\no=caller")
+    assert body == ""
+
+
+def test_repeated_header_keeps_its_first_value() -> None:
+    headers, _ = parse_plain_event("Hangup-Cause: NO_ANSWER\nUnique-ID: u\nHangup-Cause: OTHER\n\n")
+    assert headers == {"Hangup-Cause": "NO_ANSWER", "Unique-ID": "u"}
+
+
+def test_busy_agent_recorded_stream_gives_originate_failed(fake_fs: FakeFreeSwitch) -> None:
+    stream = event_stream("plain/originate_busy.raw")
+    fake_fs.after_subscribe = lambda connection: connection.write(stream)
+    recorder = EventRecorder()
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+    node.start()
+    try:
+        events = recorder.wait_for_count(OriginateFailed, 1)
+    finally:
+        node.stop()
+
+    assert [e for e in events if isinstance(e, OriginateFailed)] == [
+        OriginateFailed(node="fs1", leg_uuid="7c2a3fa6-f9ef-4b7f-ae80-cd4e9cd8652a", cause="USER_BUSY")
+    ]

@@ -1,0 +1,312 @@
+"""Call lifecycle scenarios: events in with a fake clock, exact commands out."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from fsrouter.core.commands import (
+    Answer,
+    Bridge,
+    Kill,
+    Originate,
+    PlayMusic,
+    RecordAgentState,
+    RecordCall,
+    RecordOffer,
+    RecordTrace,
+    Transfer,
+)
+from fsrouter.core.events import (
+    AgentControl,
+    AgentRegistration,
+    CallParked,
+    ChannelAnswered,
+    ChannelBridged,
+    ChannelHungUp,
+    CommandFailed,
+    NodeDown,
+    NodeUp,
+    OriginateFailed,
+    StopTakingCalls,
+    Tick,
+)
+from fsrouter.core.router import Router
+from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
+
+NODE = "fs1"
+
+
+def make_rules(*agents: str, **queue_settings: object) -> Rules:
+    queue = QueueConfig(name="support", **queue_settings)  # type: ignore[arg-type]
+    configs = tuple(
+        AgentConfig(id=f"agent-{user}", endpoint=f"user/{user}", queues=("support",), no_answer_delay=15.0)
+        for user in agents
+    )
+    return Rules(queues={"support": queue}, agents=configs, default_queue="support")
+
+
+def make_router(*agents: str, now: float = 0.0, **queue_settings: object) -> Router:
+    counter = itertools.count(1)
+    rules = make_rules(*agents, **queue_settings)
+    return Router(rules, now=now, new_id=lambda: f"leg-{next(counter)}", emit_traces=True)
+
+
+def parked(uuid: str = "caller-1", *, answered: bool = False, **variables: str) -> CallParked:
+    return CallParked(
+        node=NODE,
+        uuid=uuid,
+        caller_number="0142000000",
+        destination="5003",
+        answered=answered,
+        variables={"fsrouter_queue": "support", **variables},
+    )
+
+
+def esl(commands: list) -> list:
+    """Only the commands that go to FreeSWITCH (records are checked separately)."""
+    return [c for c in commands if not isinstance(c, RecordCall | RecordAgentState | RecordOffer | RecordTrace)]
+
+
+def records(commands: list) -> list:
+    return [c.record for c in commands if isinstance(c, RecordCall)]
+
+
+def agent_state(router: Router, agent_id: str) -> str:
+    return router.agents[agent_id].state.value
+
+
+def test_a_call_is_answered_queued_offered_bridged_and_recorded() -> None:
+    router = make_router("1000", ring_timeout=20.0, wrapup=5.0)
+
+    out = router.handle(parked(), now=10.0)
+    assert esl(out) == [
+        Answer(node=NODE, uuid="caller-1"),
+        PlayMusic(node=NODE, uuid="caller-1", source="local_stream://moh"),
+        Originate(
+            node=NODE,
+            leg_uuid="leg-1",
+            call_uuid="caller-1",
+            endpoint="user/1000",
+            timeout=20.0,
+            caller_number="0142000000",
+            variables={"fsrouter_queue": "support", "fsrouter_agent": "agent-1000"},
+        ),
+    ]
+    assert agent_state(router, "agent-1000") == "reserved"
+
+    assert esl(router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=10.1)) == []
+    assert esl(router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=13.0)) == [
+        Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1")
+    ]
+    assert agent_state(router, "agent-1000") == "on_call"
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=13.1)
+
+    out = router.handle(ChannelHungUp(node=NODE, uuid="caller-1", cause="NORMAL_CLEARING"), now=73.1)
+    [record] = records(out)
+    assert (record.outcome, record.agent, record.wait_seconds, record.talk_seconds) == (
+        "answered",
+        "agent-1000",
+        pytest.approx(3.1),
+        pytest.approx(60.0),
+    )
+    assert agent_state(router, "agent-1000") == "wrap_up"
+    # the agent leg's own hangup arrives after: nothing more happens, no second record
+    assert router.handle(ChannelHungUp(node=NODE, uuid="leg-1"), now=73.2) == []
+
+    router.handle(Tick(), now=78.0)
+    assert agent_state(router, "agent-1000") == "wrap_up"
+    router.handle(Tick(), now=78.2)
+    assert agent_state(router, "agent-1000") == "available"
+
+
+def test_never_bridges_before_the_caller_is_answered() -> None:
+    router = make_router("1000")
+    router.handle(parked(), now=0.0)
+    # the agent answers before FreeSWITCH confirmed the caller's answer: wait
+    assert esl(router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=1.0)) == []
+    assert esl(router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=1.1)) == [
+        Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1")
+    ]
+
+
+def test_an_already_answered_caller_is_not_answered_again() -> None:
+    router = make_router()
+    out = router.handle(parked(answered=True), now=0.0)
+    assert esl(out) == [PlayMusic(node=NODE, uuid="caller-1", source="local_stream://moh")]
+
+
+@pytest.mark.parametrize(
+    ("cause", "ready_at", "state", "registered"),
+    [
+        ("USER_BUSY", 5.0 + 30.0, "available", True),
+        ("CALL_REJECTED", 5.0 + 30.0, "available", True),
+        ("NO_ANSWER", 5.0 + 15.0, "available", True),
+        ("USER_NOT_REGISTERED", 0.0, "available", False),
+    ],
+)
+def test_a_failed_offer_penalises_the_agent_by_cause_and_tries_the_next(
+    cause: str, ready_at: float, state: str, registered: bool
+) -> None:
+    router = make_router("1000", "1001")
+    router.agents["agent-1001"].idle_since = 1.0  # agent-1000 has been idle longer: offered first
+    router.handle(parked(answered=True), now=5.0)
+    out = router.handle(OriginateFailed(node=NODE, leg_uuid="leg-1", cause=cause), now=5.0)
+    [originate] = esl(out)
+    assert isinstance(originate, Originate)
+    assert (originate.leg_uuid, originate.endpoint) == ("leg-2", "user/1001")
+    agent = router.agents["agent-1000"]
+    assert (agent.state.value, agent.ready_at, agent.registered) == (state, ready_at, registered)
+
+
+def test_max_no_answer_puts_the_agent_on_break() -> None:
+    router = make_router("1000")
+    router.agents["agent-1000"].config = AgentConfig(
+        id="agent-1000", endpoint="user/1000", queues=("support",), max_no_answer=2, no_answer_delay=1.0
+    )
+    router.handle(parked(answered=True), now=0.0)
+    router.handle(OriginateFailed(node=NODE, leg_uuid="leg-1", cause="NO_ANSWER"), now=20.0)
+    out = router.handle(Tick(), now=21.0)
+    assert [c.leg_uuid for c in esl(out) if isinstance(c, Originate)] == ["leg-2"]
+    router.handle(ChannelHungUp(node=NODE, uuid="leg-2", cause="NO_ANSWER"), now=41.0)
+    assert agent_state(router, "agent-1000") == "break"
+    assert esl(router.handle(Tick(), now=100.0)) == []
+    out = router.handle(AgentControl(agent_id="agent-1000", action="ready"), now=101.0)
+    assert [c.leg_uuid for c in esl(out) if isinstance(c, Originate)] == ["leg-3"]
+
+
+def test_caller_hangs_up_while_the_agent_rings_abandon_and_kill_the_leg() -> None:
+    router = make_router("1000")
+    router.handle(parked(), now=0.0)
+    out = router.handle(ChannelHungUp(node=NODE, uuid="caller-1", cause="ORIGINATOR_CANCEL"), now=4.0)
+    assert esl(out) == [Kill(node=NODE, uuid="leg-1", cause="ORIGINATOR_CANCEL")]
+    [record] = records(out)
+    assert (record.outcome, record.agent, record.wait_seconds, record.hangup_cause) == (
+        "abandoned",
+        None,
+        4.0,
+        "ORIGINATOR_CANCEL",
+    )
+    assert agent_state(router, "agent-1000") == "available"
+    # the job result of the killed leg arrives later and changes nothing
+    assert router.handle(OriginateFailed(node=NODE, leg_uuid="leg-1", cause="ORIGINATOR_CANCEL"), now=4.1) == []
+    assert agent_state(router, "agent-1000") == "available"
+
+
+def test_agent_hangs_up_after_answering_but_before_the_bridge_next_agent() -> None:
+    router = make_router("1000", "1001")
+    router.agents["agent-1001"].idle_since = 1.0
+    router.handle(parked(), now=2.0)
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=3.0)
+    out = router.handle(ChannelHungUp(node=NODE, uuid="leg-1", cause="NORMAL_CLEARING"), now=3.5)
+    assert [c.endpoint for c in esl(out) if isinstance(c, Originate)] == ["user/1001"]
+    assert agent_state(router, "agent-1000") == "available"
+    assert router.agents["agent-1000"].ready_at == 3.5 + 30.0
+
+
+def test_bridge_refused_requeues_the_caller_and_kills_the_agent_leg() -> None:
+    router = make_router("1000")
+    router.handle(parked(answered=True), now=0.0)
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=1.0)
+    out = router.handle(CommandFailed(node=NODE, command="bridge", uuid="caller-1", reason="-ERR"), now=1.1)
+    assert esl(out) == [Kill(node=NODE, uuid="leg-1", cause="NORMAL_CLEARING")]
+    assert router.calls["caller-1"].state.value == "waiting"
+
+
+def test_offer_watchdog_frees_an_agent_whose_ring_never_ends() -> None:
+    router = make_router("1000", ring_timeout=20.0)
+    router.handle(parked(answered=True), now=0.0)
+    assert esl(router.handle(Tick(), now=30.0)) == []
+    out = router.handle(Tick(), now=30.5)
+    assert esl(out)[0] == Kill(node=NODE, uuid="leg-1", cause="ORIGINATOR_CANCEL")
+    assert agent_state(router, "agent-1000") == "available"
+
+
+def test_max_wait_times_the_caller_out_to_the_configured_destination() -> None:
+    router = make_router(max_wait=60.0, timeout_destination="voicemail")
+    router.handle(parked(answered=True), now=0.0)
+    assert esl(router.handle(Tick(), now=59.9)) == []
+    out = router.handle(Tick(), now=60.0)
+    assert esl(out) == [Transfer(node=NODE, uuid="caller-1", destination="voicemail")]
+    assert [r.outcome for r in records(out)] == ["timed_out"]
+    assert router.calls == {}
+
+
+def test_callers_are_served_first_in_first_out() -> None:
+    router = make_router()
+    for index in range(3):
+        router.handle(parked(f"caller-{index}", answered=True), now=float(index))
+    out = router.load_rules(make_rules("1000"), now=5.0)  # an agent appears (hot reload)
+    assert [c.call_uuid for c in esl(out) if isinstance(c, Originate)] == ["caller-0"]
+
+
+def test_unregistered_agents_are_skipped_until_they_register_again() -> None:
+    router = make_router("1000")
+    router.handle(AgentRegistration(node=NODE, user="1000", registered=False), now=0.0)
+    assert router.snapshot(now=0.0).queues[0].unregistered == 1
+    assert esl(router.handle(parked(answered=True), now=1.0)) == [
+        PlayMusic(node=NODE, uuid="caller-1", source="local_stream://moh")
+    ]
+    out = router.handle(AgentRegistration(node=NODE, user="1000@example.org", registered=True), now=2.0)
+    assert [c.endpoint for c in esl(out) if isinstance(c, Originate)] == ["user/1000"]
+
+
+def test_logout_while_on_a_call_takes_effect_after_the_call() -> None:
+    router = make_router("1000", wrapup=0.0)
+    router.handle(parked(answered=True), now=0.0)
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=1.0)
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=1.1)
+    router.handle(AgentControl(agent_id="agent-1000", action="logout"), now=2.0)
+    assert agent_state(router, "agent-1000") == "on_call"
+    router.handle(ChannelHungUp(node=NODE, uuid="leg-1"), now=3.0)
+    assert agent_state(router, "agent-1000") == "logged_out"
+
+
+def test_reconnect_reconciles_calls_that_ended_while_we_were_away() -> None:
+    router = make_router("1000", "1001")
+    router.handle(NodeUp(node=NODE, core_uuid="core-a"), now=0.0)
+    router.handle(parked("caller-1", answered=True), now=1.0)  # offered to agent-1000 as leg-1
+    router.handle(parked("caller-2", answered=True), now=1.0)  # offered to agent-1001 as leg-2
+    router.handle(NodeDown(node=NODE), now=2.0)
+    # caller-1 hung up while we were away; leg-2 was answered meanwhile
+    out = router.handle(
+        NodeUp(
+            node=NODE,
+            core_uuid="core-a",
+            live_uuids=frozenset({"caller-2", "leg-2"}),
+            answered_uuids=frozenset({"caller-2", "leg-2"}),
+        ),
+        now=5.0,
+    )
+    assert esl(out) == [Bridge(node=NODE, caller_uuid="caller-2", agent_uuid="leg-2")]
+    assert [(r.uuid, r.outcome) for r in records(out)] == [("caller-1", "abandoned")]
+    assert agent_state(router, "agent-1000") == "available"
+
+
+def test_freeswitch_restart_ends_every_call_of_that_node_once() -> None:
+    router = make_router("1000")
+    router.handle(NodeUp(node=NODE, core_uuid="core-a"), now=0.0)
+    router.handle(parked("caller-1", answered=True), now=1.0)
+    router.handle(parked("caller-2", answered=True), now=1.0)
+    out = router.handle(NodeUp(node=NODE, core_uuid="core-b", live_uuids=frozenset({"caller-1"})), now=9.0)
+    assert sorted((r.uuid, r.outcome) for r in records(out)) == [("caller-1", "failed"), ("caller-2", "failed")]
+    assert router.calls == {}
+    assert agent_state(router, "agent-1000") == "available"
+
+
+def test_draining_takes_no_new_calls_but_finishes_the_ones_in_flight() -> None:
+    router = make_router("1000")
+    router.handle(parked("caller-1", answered=True), now=0.0)
+    router.handle(StopTakingCalls(), now=1.0)
+    assert router.handle(parked("caller-2", answered=True), now=2.0) == []
+    assert list(router.calls) == ["caller-1"]
+
+
+def test_snapshot_counts_waiting_calls_and_agents_by_state() -> None:
+    router = make_router("1000")
+    router.handle(parked("caller-1", answered=True), now=0.0)
+    router.handle(parked("caller-2", answered=True), now=3.0)
+    [queue] = router.snapshot(now=10.0).queues
+    assert (queue.waiting, queue.offering, queue.oldest_entered_at) == (2, 1, 0.0)
+    assert queue.agents["reserved"] == 1 and queue.agents["available"] == 0

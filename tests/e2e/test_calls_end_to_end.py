@@ -1,0 +1,121 @@
+"""End to end over loopback: the daemon routes simulated calls through the simulator's real ESL protocol."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+import gevent
+
+from fsrouter.sim import Simulator
+from tests.e2e.conftest import write_rules
+
+TERMINAL = {"answered", "abandoned", "timed_out", "failed", "overflowed", "closed", "rejected"}
+
+
+def finished(sim: Simulator, daemon, uuids: list[str]) -> bool:  # type: ignore[no-untyped-def]
+    return all(sim.calls[u].state in ("ended", "transferred") for u in uuids) and not daemon.router.calls
+
+
+def test_200_calls_with_every_kind_of_agent_and_caller(sim: Simulator, daemon_factory, tmp_path: Path) -> None:
+    rng = random.Random(3)
+    behaviours = ["answer"] * 6 + ["busy", "no_answer", "reject", "answer"]
+    users = [str(1000 + i) for i in range(len(behaviours))]
+    for user, behaviour in zip(users, behaviours, strict=True):
+        sim.add_agent(user, behaviour=behaviour, answer_after=rng.uniform(0.02, 0.15))
+    sim.add_agent("1010", behaviour="unregistered")
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", [*users, "1010"]))
+
+    placed: list[str] = []
+    for index in range(200):
+        if index == 100:
+            sim.unregister("1009")  # an agent's phone goes away mid-run
+        abandoning = rng.random() < 0.15
+        placed.append(
+            sim.place_call(
+                caller_number=f"+3314200{index:04d}",
+                variables={"fsrouter_queue": "support"},
+                patience=rng.uniform(0.05, 0.4) if abandoning else 60.0,
+                talk_time=rng.uniform(0.05, 0.25),
+            )
+        )
+        gevent.sleep(rng.uniform(0.0, 0.04))
+
+    assert sim.wait_until(lambda: finished(sim, daemon, placed), timeout=120), "calls still in flight"
+    records = {record.uuid: record for record in daemon.store.calls()}
+    # every call that entered fsrouter ends with exactly one record and one outcome
+    assert sorted(records) == sorted(placed)
+    outcomes = Counter(record.outcome for record in records.values())
+    assert set(outcomes) <= TERMINAL and outcomes["answered"] > 100 and outcomes["abandoned"] > 0
+    for uuid in placed:
+        caller, record = sim.calls[uuid], records[uuid]
+        assert caller.violations == [], (uuid, caller.violations)
+        assert (caller.bridged_at is not None) == (record.outcome == "answered"), (uuid, caller, record)
+        if record.outcome == "answered":
+            assert sim.agent_legs[caller.bridged_to].user == record.agent.removeprefix("agent-")
+    # the busy / no-answer / rejecting / unregistered agents never took a call
+    answered_by = Counter(r.agent for r in records.values() if r.outcome == "answered")
+    assert not {"agent-1006", "agent-1007", "agent-1008", "agent-1010"} & set(answered_by)
+    # no agent is left ringing or on a call, and FreeSWITCH has no channel left
+    assert sim.wait_until(
+        lambda: all(a.state.value in ("available", "wrap_up", "break") for a in daemon.router.agents.values()),
+        timeout=5,
+    )
+    assert sim.wait_until(lambda: not sim.live_channels(), timeout=5), sim.live_channels()
+    assert daemon.router.agents["agent-1010"].registered is False
+    assert daemon.router.agents["agent-1009"].registered is False
+
+
+def test_connection_drop_mid_call_is_survived(sim: Simulator, daemon_factory, tmp_path: Path) -> None:
+    sim.add_agent("1000", behaviour="answer", answer_after=0.05)
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", ["1000"]))
+    talking = sim.place_call(variables={"fsrouter_queue": "support"}, talk_time=1.0)
+    assert sim.wait_until(lambda: sim.calls[talking].bridged_at is not None, timeout=10)
+    waiting = sim.place_call(variables={"fsrouter_queue": "support"}, talk_time=0.1)
+    assert sim.wait_until(lambda: waiting in daemon.router.calls, timeout=5)
+
+    sim.drop_connections()
+    assert sim.wait_until(lambda: not daemon.nodes[next(iter(daemon.nodes))].connected, timeout=5)
+    # a caller parks while fsrouter is away: it is re-learnt on reconnect
+    parked_meanwhile = sim.place_call(variables={"fsrouter_queue": "support"}, talk_time=0.1)
+
+    calls = [talking, waiting, parked_meanwhile]
+    assert sim.wait_until(lambda: finished(sim, daemon, calls), timeout=30)
+    records = {record.uuid: record.outcome for record in daemon.store.calls()}
+    assert records == {talking: "answered", waiting: "answered", parked_meanwhile: "answered"}
+
+
+def test_freeswitch_restart_ends_lost_calls_once(sim: Simulator, daemon_factory, tmp_path: Path) -> None:
+    sim.add_agent("1000", behaviour="no_answer")
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", ["1000"]))
+    lost = sim.place_call(variables={"fsrouter_queue": "support"}, patience=60.0)
+    assert sim.wait_until(lambda: lost in daemon.router.calls, timeout=5)
+    old_core = sim.core_uuid
+
+    sim.restart(down_for=0.3)
+    assert sim.core_uuid != old_core
+    assert sim.wait_until(lambda: not daemon.router.calls, timeout=15)
+    [record] = daemon.store.calls()
+    assert (record.uuid, record.outcome, record.hangup_cause) == (lost, "failed", "FREESWITCH_RESTARTED")
+    assert sim.wait_until(lambda: daemon.router.agents["agent-1000"].state.value == "available", timeout=5)
+
+
+def test_daemon_restart_with_callers_waiting_keeps_their_place(sim: Simulator, daemon_factory, tmp_path) -> None:
+    rules = write_rules(tmp_path / "rules.yaml", ["1000"])
+    first = daemon_factory(rules)
+    waiting = [sim.place_call(variables={"fsrouter_queue": "support"}, patience=60.0, talk_time=0.05) for _ in range(3)]
+    assert sim.wait_until(lambda: all(u in first.router.calls for u in waiting), timeout=5)
+    entered = {u: first.router.calls[u].entered_at for u in waiting}
+    first.stop()  # a crash or an upgrade: nothing is drained, the callers stay parked in FreeSWITCH
+
+    sim.add_agent("1000", behaviour="answer", answer_after=0.02)  # an agent shows up while fsrouter is down
+    second = daemon_factory(rules)
+    assert sim.wait_until(lambda: finished(sim, second, waiting), timeout=30)
+    records = {r.uuid: r for r in second.store.calls()}
+    assert sorted(records) == sorted(waiting)
+    assert all(records[u].outcome == "answered" for u in waiting)
+    # back at their original entry time (persisted in the store), so they were served in order
+    assert {u: records[u].entered_at for u in waiting} == entered
+    served = sorted(waiting, key=lambda u: records[u].answered_at)
+    assert served == sorted(waiting, key=lambda u: entered[u])
