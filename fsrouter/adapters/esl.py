@@ -390,9 +390,13 @@ class EslNode:
                 answered_uuids=answered,
             )
         )
-        for call in waiting:
-            self._on_event(call)
         held, self._held = self._held or [], None
+        # A caller who parked while we were re-learning is in both: its live event has the precise entry time
+        # (show channels counts whole seconds), so the live event speaks for it, in arrival order.
+        parked_meanwhile = {event.uuid for event in held if isinstance(event, CallParked)}
+        for call in waiting:
+            if call.uuid not in parked_meanwhile:
+                self._on_event(call)
         for event in held:
             self._on_event(event)
 

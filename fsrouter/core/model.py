@@ -39,6 +39,8 @@ class Call:
     queue_entered_at: float = 0.0
     #: the dedicated agent asked for (``fsrouter_agent`` or a route's ``agent``), for the ``fixed`` strategy
     preferred_agent: str = ""
+    #: the order in which fsrouter learnt of its callers: the last tie-break between equal entry times
+    arrival: int = 0
     state: CallState = CallState.WAITING
     answered: bool = False
     offers: dict[str, Offer] = field(default_factory=dict)

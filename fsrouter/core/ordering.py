@@ -8,7 +8,8 @@ Each waiting call gets a score in seconds, the highest served first::
 what the rules decided (``fsrouter_priority``, VIP lists, a route's ``priority``) and ``vip_boost`` /
 ``max_boost`` come from the call's queue. A negative priority counts as 0: it never pushes a caller back,
 which would break the bound below. With every priority at 0 this is plain FIFO. Ties go to the
-earlier entry, then to the uuid, so the order is total and replays are exact.
+earlier entry, then to the earlier arrival in fsrouter (entry times re-learnt from ``show channels`` have
+whole-second resolution, so ties are common after a reconnect), so the order is total and replays are exact.
 
 No starvation: a boost is worth at most ``max_boost`` seconds, so a caller who has waited more than
 ``max_boost`` seconds longer than another always goes first, whatever their priorities. In particular a
@@ -32,6 +33,6 @@ def queue_score(call: Call, queue: QueueConfig, now: float) -> float:
     return (now - call.entered_at) + boost(call.priority, queue)
 
 
-def order_key(call: Call, queue: QueueConfig, now: float) -> tuple[float, float, str]:
-    """Sort key putting the call to serve first first (best score, then earliest entry, then uuid)."""
-    return (-queue_score(call, queue, now), call.entered_at, call.uuid)
+def order_key(call: Call, queue: QueueConfig, now: float) -> tuple[float, float, int]:
+    """Sort key putting the call to serve first first (best score, then earliest entry, then first arrived)."""
+    return (-queue_score(call, queue, now), call.entered_at, call.arrival)

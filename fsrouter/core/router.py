@@ -31,6 +31,7 @@ cancelled, or timed out by the watchdog in ``_on_tick``), so no agent stays RESE
 
 from __future__ import annotations
 
+import itertools
 import random as randomlib
 import uuid as uuidlib
 from collections import Counter
@@ -146,6 +147,7 @@ class Router:
         self.draining = False
         #: uuids of calls that already have their record (insertion-ordered, bounded)
         self._recently_ended: dict[str, None] = {}
+        self._arrivals = itertools.count(1)
         self._apply_rules(rules, now)
         self._handlers: dict[type, Callable[[object, float], list[Command]]] = {
             CallParked: self._on_parked,  # type: ignore[dict-item]
@@ -292,6 +294,7 @@ class Router:
             rule=decision.rule,
             queue_entered_at=entered_at,
             preferred_agent=event.variables.get("fsrouter_agent", "") or decision.agent,
+            arrival=next(self._arrivals),
             answered=event.answered,
         )
         commands: list[Command] = [] if event.answered else [Answer(node=event.node, uuid=event.uuid)]

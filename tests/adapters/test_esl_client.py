@@ -351,6 +351,55 @@ def test_reconnect_resubscribes_and_relearns_waiting_callers(
     assert not any(stale in command for command in second_connection if command.startswith("api uuid_getvar"))
 
 
+def test_a_caller_parking_while_we_relearn_is_announced_once_by_its_live_event(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """show channels has whole-second entry times; the live CHANNEL_PARK is exact and keeps arrival order."""
+    show_channels = split_frames(fixture_bytes("api/show_channels_json_3_parked.raw"))[0].body.decode()
+    caller = "97f130ff-1c45-4430-abe9-8a6e4f49558f"
+    park = plain_event_frame(
+        {
+            "Event-Name": "CHANNEL_PARK",
+            "Unique-ID": caller,
+            "Caller-Caller-ID-Number": "2000",
+            "Caller-Destination-Number": "5003",
+            "Answer-State": "ringing",
+            "variable_fsrouter_queue": "support",
+        }
+    )
+
+    def caller_parks_during_relearn(conn: FakeConnection, text: str) -> str | None:
+        words = text.split()
+        if text == "show channels as json":
+            return show_channels
+        if words[0] == "uuid_exists":
+            return "true" if words[1] == caller else "false"
+        if words[0] == "uuid_getvar":
+            if words[1] == caller and words[2] == "fsrouter_queue":
+                conn.write(park)  # FreeSWITCH parks the caller between our questions
+                return "support"
+            return "_undef_"
+        return None
+
+    fake_fs.on_api = caller_parks_during_relearn
+    make_node()
+    events = recorder.wait_for(lambda got: any(isinstance(e, CallParked) for e in got))
+
+    parked = [event for event in events if isinstance(event, CallParked)]
+    assert parked == [
+        CallParked(
+            node="fs1",
+            uuid=caller,
+            caller_number="2000",
+            destination="5003",
+            answered=False,
+            variables={"fsrouter_queue": "support"},
+            entered_at=None,  # the router stamps it on arrival, after the callers re-learnt before it
+        )
+    ]
+    assert isinstance(events[0], NodeUp)
+
+
 def _drain(fake_fs: FakeFreeSwitch) -> list[tuple[int, str]]:
     commands: list[tuple[int, str]] = []
     while not fake_fs.commands.empty():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from fsrouter.core.events import ChannelHungUp
+from fsrouter.core.events import CallParked, ChannelHungUp
 from fsrouter.core.model import Call
 from fsrouter.core.ordering import boost, order_key
+from fsrouter.core.router import Router
 from fsrouter.core.rules import QueueConfig
 from tests.core.acd_scenarios import NODE, agent, control, park, router_for, rung_for
 
@@ -21,6 +22,11 @@ def served_order(callers: list[Caller], *, back_at: float, **support: Any) -> li
     control(router, "a", "break", now=0.0)
     for uuid, at, priority in callers:
         park(router, uuid, now=at, fsrouter_priority=str(priority))
+    return offers_once_ready(router, back_at)
+
+
+def offers_once_ready(router: Router, back_at: float) -> list[str]:
+    """The callers agent "a" is offered, in order, once ready at ``back_at``; each hangs up as it rings."""
     served: list[str] = []
     out = control(router, "a", "ready", now=back_at)
     while rung_for(out):
@@ -32,6 +38,18 @@ def served_order(callers: list[Caller], *, back_at: float, **support: Any) -> li
 
 def test_callers_of_equal_priority_are_served_first_come_first_served() -> None:
     assert served_order([("c", 3.0, 0), ("a", 1.0, 0), ("b", 2.0, 0)], back_at=10.0) == ["a", "b", "c"]
+
+
+def test_callers_relearnt_with_the_same_whole_second_are_served_in_the_order_fsrouter_learnt_them() -> None:
+    """``show channels`` gives entry times in whole seconds: ties go to arrival order, never to the uuid."""
+    router = router_for(agent("a"))
+    control(router, "a", "break", now=0.0)
+    for uuid in ("c-first", "b-second", "a-third"):
+        relearnt = CallParked(
+            node=NODE, uuid=uuid, answered=True, variables={"fsrouter_queue": "support"}, entered_at=100.0
+        )
+        router.handle(relearnt, now=100.4)
+    assert offers_once_ready(router, back_at=101.0) == ["c-first", "b-second", "a-third"]
 
 
 def test_a_vip_goes_ahead_of_callers_who_arrived_less_than_its_boost_earlier() -> None:
