@@ -54,6 +54,7 @@ from fsrouter.core.commands import (
 )
 from fsrouter.core.events import AgentControl, CallParked, CommandFailed, Event, StopTakingCalls, Tick
 from fsrouter.core.kpi import KpiTracker
+from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.router import Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
@@ -148,6 +149,7 @@ class Daemon:
         self._events.put(event)
 
     def start(self) -> None:
+        self._restore_agent_presence()  # first in the queue: ahead of any operator command, node or call
         host, port = self.settings.metrics_address()
         self._metrics_server, self.metrics_port = serve(self.registry, host, port)
         self.control.start()
@@ -167,6 +169,29 @@ class Daemon:
             self.metrics_port,
             ",".join(self.nodes),
         )
+
+    def _restore_agent_presence(self) -> None:
+        """Agents come back in the presence they last had, not the rules file's starting one.
+
+        Otherwise a restart would offer calls to an agent on break or logged out, and drop one who logged in.
+        The actions go through the core loop like an operator's, so each change is recorded and logged
+        (``break from restart``); an agent already in its last presence gets no action and no new row. Every
+        logged-in state counts as logged in: registration is a flag, not a state, so an agent recorded
+        ``available`` because its phone was not registered was still logged in. Agents gone from the rules
+        file are skipped; agents with no history keep the file's presence.
+        """
+        for agent_id, last in self.store.last_agent_states().items():
+            agent = self.router.agents.get(agent_id)
+            if agent is None:
+                continue
+            was_logged_out = last.state == AgentState.LOGGED_OUT.value
+            actions = []
+            if was_logged_out != (agent.state is AgentState.LOGGED_OUT):
+                actions.append("logout" if was_logged_out else "login")
+            if last.state == AgentState.BREAK.value:
+                actions.append("break")
+            for action in actions:
+                self.submit(AgentControl(agent_id=agent_id, action=action, source="restart"))
 
     def stop(self) -> None:
         """Stop now: close connections, servers and the store (calls in FreeSWITCH are left as they are)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,10 +24,14 @@ agents:
 """
 
 
-def write_rules(path: Path, users: list[str], template: str = FAST_RULES) -> Path:
+def write_rules(
+    path: Path, users: list[str], template: str = FAST_RULES, *, logged_out: Collection[str] = ()
+) -> Path:
+    """One agent per user, ``agent-<user>``; those in ``logged_out`` are declared ``status: logged-out``."""
     agents = "\n".join(
         f"  - id: agent-{user}\n    endpoint: user/{user}\n    queues: [support]\n"
         "    busy_delay: 0.3\n    no_answer_delay: 0.3\n    reject_delay: 0.3\n    max_no_answer: 0"
+        + ("\n    status: logged-out" if user in logged_out else "")
         for user in users
     )
     path.write_text(textwrap.dedent(template).format(agents=agents))
