@@ -48,17 +48,19 @@ def add_agents(sim: Simulator, count: int, rng: random.Random) -> None:
 
 
 def generate_callers(sim: Simulator, traffic: DemoTraffic, rng: random.Random, placed: list[str]) -> None:
-    """Poisson arrivals, 70 % support / 30 % sales, until killed."""
+    """Poisson arrivals, 70 % support / 30 % sales, a quarter of them held a third of the call, until killed."""
     while True:
         gevent.sleep(rng.expovariate(traffic.callers_per_minute / 60.0))
         queue = "support" if rng.random() < 0.7 else "sales"
+        talk_time = rng.uniform(*traffic.talk_time)
         placed.append(
             sim.place_call(
                 caller_number=rng.choice(DEMO_CALLERS),
                 destination="5003",
                 variables={"fsrouter_queue": queue},
                 patience=rng.uniform(*traffic.patience),
-                talk_time=rng.uniform(*traffic.talk_time),
+                talk_time=talk_time,
+                hold_time=talk_time / 3 if rng.random() < 0.25 else 0.0,
             )
         )
 

@@ -21,6 +21,7 @@ from fsrouter.core.events import (
     ChannelBridged,
     ChannelHungUp,
     Event,
+    HoldChanged,
     OriginateFailed,
 )
 
@@ -28,8 +29,9 @@ AGENT_CONTROL_SUBCLASS = "fsrouter::agent"
 """CUSTOM subclass a dialplan feature code fires (``Agent``, ``Action`` headers) to log an agent in/out."""
 
 SUBSCRIBED_EVENTS = (
-    "event plain CHANNEL_PARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HANGUP CHANNEL_HANGUP_COMPLETE "
-    f"BACKGROUND_JOB HEARTBEAT CUSTOM sofia::register sofia::unregister {AGENT_CONTROL_SUBCLASS}"
+    "event plain CHANNEL_PARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HOLD CHANNEL_UNHOLD CHANNEL_HANGUP "
+    "CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB HEARTBEAT "
+    f"CUSTOM sofia::register sofia::unregister {AGENT_CONTROL_SUBCLASS}"
 )
 """The one subscription command fsrouter sends: only what the router acts on, because every event costs parse
 time in our process. CHANNEL_PROGRESS (agent phone ringing) is left out until the router has a use for it."""
@@ -121,6 +123,10 @@ def _channel_bridged(headers: Mapping[str, str], _body: str, node: str) -> Event
     return ChannelBridged(node=node, uuid=uuid, other_uuid=other)
 
 
+def _hold_changed(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    return HoldChanged(node=node, uuid=headers["Unique-ID"], held=headers["Event-Name"] == "CHANNEL_HOLD")
+
+
 def _channel_hung_up(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
     cause = headers.get("Hangup-Cause") or headers.get("variable_hangup_cause")
     if cause:
@@ -165,6 +171,8 @@ _TRANSLATORS: Mapping[str, Callable[[Mapping[str, str], str, str], Event | None]
     "CHANNEL_PARK": _call_parked,
     "CHANNEL_ANSWER": _channel_answered,
     "CHANNEL_BRIDGE": _channel_bridged,
+    "CHANNEL_HOLD": _hold_changed,
+    "CHANNEL_UNHOLD": _hold_changed,
     "CHANNEL_HANGUP": _channel_hung_up,
     "CHANNEL_HANGUP_COMPLETE": _channel_hung_up,
     "BACKGROUND_JOB": _background_job,

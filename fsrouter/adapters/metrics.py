@@ -105,7 +105,6 @@ class Metrics:
         )
         self._talk = self._histogram("fsrouter_talk_seconds", "Talk time of answered calls.", TALK_BUCKETS)
         self._wrapup = self._histogram("fsrouter_wrapup_seconds", "Agent wrap-up time after a call.", WRAPUP_BUCKETS)
-        # No hold events reach the core yet: the series exist (at 0) so dashboards and AHT queries are ready.
         self._hold = self._histogram("fsrouter_hold_seconds", "Time callers spent on hold by agents.", HOLD_BUCKETS)
         self._wait_edges = WAIT_BUCKETS
         self._wait = self._wait_histogram()
@@ -152,6 +151,7 @@ class Metrics:
                 self._wait.labels(call.queue, call.outcome).observe(call.wait_seconds)
             if call.answered_at is not None:
                 self._talk.labels(call.queue).observe(call.talk_seconds)
+                self._hold.labels(call.queue).observe(call.hold_seconds)
             self._kpi.record_call(call)
         elif isinstance(command, RecordOffer):
             offer = command.record

@@ -123,7 +123,8 @@ class CallStore(Protocol):
 
         Keys: the group (``queue`` or ``agent``; calls no agent took group under ``None``, listed last),
         ``offered``, one count per outcome in ``OUTCOMES``, ``avg_wait_seconds`` and ``max_wait_seconds``
-        over every call, ``avg_talk_seconds`` over answered calls (``None`` when there are none) and
+        over every call, ``avg_talk_seconds`` and ``avg_hold_seconds`` over answered calls (``None`` when there
+        are none) and
         ``service_level``: calls answered within ``sl_seconds`` (inclusive) divided by ``offered``.
         """
 
@@ -267,6 +268,7 @@ def _summarize(by: str, key: str | None, calls: list[CallRecord], sl_seconds: fl
     row.update({outcome: sum(rec.outcome == outcome for rec in calls) for outcome in OUTCOMES})
     row["avg_wait_seconds"] = sum(waits) / len(waits)
     row["avg_talk_seconds"] = sum(rec.talk_seconds for rec in answered) / len(answered) if answered else None
+    row["avg_hold_seconds"] = sum(rec.hold_seconds for rec in answered) / len(answered) if answered else None
     row["max_wait_seconds"] = max(waits)
     row["service_level"] = sum(rec.wait_seconds <= sl_seconds for rec in answered) / len(calls)
     return row
@@ -332,7 +334,12 @@ def _v2_restart_recovery(db: sqlite_utils.Database) -> None:
     traces.create_index(["call_uuid"])
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_finished_calls, _v2_restart_recovery)
+def _v3_hold_time(db: sqlite_utils.Database) -> None:
+    """Hold time apart from talk time (calls recorded before this step had none measured: 0)."""
+    db.table("calls").add_column("hold_seconds", float, not_null_default=0.0)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_finished_calls, _v2_restart_recovery, _v3_hold_time)
 """Schema steps in order; step ``n`` (1-based) brings ``PRAGMA user_version`` from ``n - 1`` to ``n``.
 Never edit a released step: append a new one."""
 
@@ -363,6 +370,7 @@ _REPORT_SQL = """
 SELECT {group} AS {group}, COUNT(*) AS offered, {outcome_counts},
     AVG(wait_seconds) AS avg_wait_seconds,
     AVG(CASE WHEN outcome = 'answered' THEN talk_seconds END) AS avg_talk_seconds,
+    AVG(CASE WHEN outcome = 'answered' THEN hold_seconds END) AS avg_hold_seconds,
     MAX(wait_seconds) AS max_wait_seconds,
     SUM(outcome = 'answered' AND wait_seconds <= :sl_seconds) * 1.0 / COUNT(*) AS service_level
 FROM calls WHERE entered_at >= :since AND entered_at < :until

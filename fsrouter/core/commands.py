@@ -95,6 +95,8 @@ class CallRecord:
     hangup_cause: str = ""
     offers: int = 0
     wrapup_seconds: float = 0.0
+    #: time the caller spent on hold while connected to the agent (not counted in talk)
+    hold_seconds: float = 0.0
 
     @property
     def wait_seconds(self) -> float:
@@ -104,9 +106,10 @@ class CallRecord:
 
     @property
     def talk_seconds(self) -> float:
+        """Connected time minus hold: AHT = talk + hold + wrap-up counts each second once."""
         if self.answered_at is None:
             return 0.0
-        return max(0.0, self.ended_at - self.answered_at)
+        return max(0.0, self.ended_at - self.answered_at - self.hold_seconds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

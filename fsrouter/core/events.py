@@ -55,6 +55,15 @@ class ChannelBridged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HoldChanged:
+    """CHANNEL_HOLD / CHANNEL_UNHOLD of either leg of a connected call: the hold time is kept apart from talk."""
+
+    node: str
+    uuid: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelHungUp:
     """CHANNEL_HANGUP (or HANGUP_COMPLETE) of any leg; duplicates are harmless."""
 
@@ -151,6 +160,7 @@ Event = (
     CallParked
     | ChannelAnswered
     | ChannelBridged
+    | HoldChanged
     | ChannelHungUp
     | OriginateFailed
     | CommandFailed

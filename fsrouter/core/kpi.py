@@ -19,8 +19,8 @@ Definitions (``docs/kpi.md`` has the prose):
 - service level = answered within the queue's ``service_level_seconds`` (wait <= T) / offered. Abandoned,
   timed-out, overflowed, rejected and failed calls are in the denominator.
 - ASA = total wait of answered calls / answered.
-- AHT = (talk + hold + wrap-up) / answered. Hold time is not measured yet (no hold events reach the core),
-  so it adds 0; wrap-up is the time agents spend in ``wrap_up`` after a call of the queue.
+- AHT = (talk + hold + wrap-up) / answered. Talk excludes hold (CHANNEL_HOLD/UNHOLD of either leg while
+  connected); wrap-up is the time agents spend in ``wrap_up`` after a call of the queue.
 - abandon rate = abandoned / offered; overflow rate = overflowed / offered.
 - agent no-answer rate = offers the agent let ring out, refused or was busy for / offers presented
   (answered + those). Offers we withdrew ourselves or that never reached a registered phone are not counted.
@@ -106,6 +106,7 @@ class _Tally:
     overflowed: int = 0
     answered_wait_seconds: float = 0.0
     talk_seconds: float = 0.0
+    hold_seconds: float = 0.0
     wrapup_seconds: float = 0.0
     presented_offers: int = 0
     agent_no_answers: int = 0
@@ -226,6 +227,7 @@ class KpiTracker:
             tally.answered += 1
             tally.answered_wait_seconds += record.wait_seconds
             tally.talk_seconds += record.talk_seconds
+            tally.hold_seconds += record.hold_seconds
             if record.wait_seconds <= self._queue(record.queue).service_level_seconds:
                 tally.answered_within_threshold += 1
         elif record.outcome == "abandoned":
@@ -273,8 +275,7 @@ class KpiTracker:
         for tally in self._in_window(queue, now - seconds):
             total.add(tally)
         observed = max(self.resolution, min(seconds, now - self.start))
-        # hold time adds 0 to AHT until the core reports holds (see module docstring)
-        handled_seconds = total.talk_seconds + total.wrapup_seconds
+        handled_seconds = total.talk_seconds + total.hold_seconds + total.wrapup_seconds
         return WindowStats(
             window=window,
             seconds=seconds,

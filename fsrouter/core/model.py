@@ -49,6 +49,9 @@ class Call:
     agent_leg: str | None = None
     bridge_sent: bool = False
     connected_at: float | None = None
+    #: hold time so far while connected, and when the current hold began (None when not on hold)
+    hold_seconds: float = 0.0
+    held_since: float | None = None
 
 
 #: the longest window occupancy can be asked about; older state history is dropped

@@ -62,6 +62,7 @@ from fsrouter.core.events import (
     ChannelHungUp,
     CommandFailed,
     Event,
+    HoldChanged,
     NodeDown,
     NodeUp,
     OriginateFailed,
@@ -153,6 +154,7 @@ class Router:
             CallParked: self._on_parked,  # type: ignore[dict-item]
             ChannelAnswered: self._on_answered,  # type: ignore[dict-item]
             ChannelBridged: self._on_bridged,  # type: ignore[dict-item]
+            HoldChanged: self._on_hold_changed,  # type: ignore[dict-item]
             ChannelHungUp: self._on_hangup,  # type: ignore[dict-item]
             OriginateFailed: self._on_originate_failed,  # type: ignore[dict-item]
             CommandFailed: self._on_command_failed,  # type: ignore[dict-item]
@@ -450,6 +452,26 @@ class Router:
             self.agents[offer.agent_id].calls_answered += 1
         return [self._offer_record(offer, call, now, "answered")]
 
+    def _on_hold_changed(self, event: HoldChanged, now: float) -> list[Command]:
+        """Either leg may be the one FreeSWITCH reports held (the agent's phone, or ``uuid_hold`` on the caller)."""
+        call = self.calls.get(event.uuid) or self._call_of_agent_leg(event.uuid)
+        if call is None or call.state is not CallState.TALKING:
+            return []
+        if event.held and call.held_since is None:
+            call.held_since = now
+        elif not event.held:
+            self._end_hold(call, now)
+        return []
+
+    def _call_of_agent_leg(self, leg_uuid: str) -> Call | None:
+        return next((call for call in self.calls.values() if call.agent_leg == leg_uuid), None)
+
+    @staticmethod
+    def _end_hold(call: Call, now: float) -> None:
+        if call.held_since is not None:
+            call.hold_seconds += max(0.0, now - call.held_since)
+            call.held_since = None
+
     def _on_hangup(self, event: ChannelHungUp, now: float) -> list[Command]:
         call = self.calls.get(event.uuid)
         if call is not None:
@@ -457,7 +479,7 @@ class Router:
         offer = self._legs.get(event.uuid)
         if offer is not None:
             return self._offer_failed(offer, now, event.cause)
-        talking = next((c for c in self.calls.values() if c.agent_leg == event.uuid), None)
+        talking = self._call_of_agent_leg(event.uuid)
         if talking is not None and talking.state is CallState.TALKING:
             return self._end_call(talking, "answered", now, event.cause)
         return []
@@ -811,6 +833,7 @@ class Router:
     def _call_record(self, call: Call, outcome: str, now: float, cause: str) -> RecordCall:
         """The call's one record; its uuid is remembered so that a re-learnt channel cannot enter twice."""
         self._recently_ended[call.uuid] = None
+        self._end_hold(call, now)
         if len(self._recently_ended) > RECENTLY_ENDED_LIMIT:
             del self._recently_ended[next(iter(self._recently_ended))]
         return RecordCall(
@@ -827,6 +850,7 @@ class Router:
                 destination=call.destination,
                 hangup_cause=cause,
                 offers=call.offers_made,
+                hold_seconds=call.hold_seconds,
             )
         )
 

@@ -177,11 +177,14 @@ class Simulator:
         patience: float = 30.0,
         talk_time: float = 2.0,
         answer: bool = False,
+        hold_time: float = 0.0,
     ) -> str:
-        """An inbound caller whose dialplan sets `variables` then parks; returns the caller uuid."""
+        """An inbound caller whose dialplan sets `variables` then parks; returns the caller uuid.
+
+        Once connected the call lasts ``talk_time`` seconds, ``hold_time`` of them on hold by the agent."""
         if variables is None:
             variables = {"fsrouter_queue": "support", "fsrouter_priority": "5"}
-        return self.model.place_call(caller_number, destination, variables, patience, talk_time, answer)
+        return self.model.place_call(caller_number, destination, variables, patience, talk_time, answer, hold_time)
 
     def hangup(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         """The far end of `uuid` hangs up (caller BYE/CANCEL or agent BYE)."""

@@ -99,6 +99,18 @@ def _uuid_transfer(model: CallModel, args: list[str]) -> str:
     return "+OK\n"
 
 
+def _uuid_hold(model: CallModel, args: list[str]) -> str:
+    """``uuid_hold [off|toggle] <uuid>``."""
+    mode = args[0] if args and args[0] in ("off", "toggle") else "on"
+    words = args[1:] if mode != "on" else args
+    channel = model.channels.get(words[0]) if words else None
+    if channel is None:
+        return "-ERR Operation failed\n"
+    on = channel.call_state != "HELD" if mode == "toggle" else mode == "on"
+    model.hold(channel, on)
+    return "+OK Success\n"
+
+
 def _uuid_getvar(model: CallModel, args: list[str]) -> str:
     channel = model.channels.get(args[0]) if args else None
     if channel is None:
@@ -204,6 +216,7 @@ API_COMMANDS: dict[str, ApiHandler] = {
     "uuid_break": _uuid_break,
     "uuid_broadcast": _uuid_broadcast,
     "uuid_transfer": _uuid_transfer,
+    "uuid_hold": _uuid_hold,
     "uuid_getvar": _uuid_getvar,
     "uuid_setvar": _uuid_setvar,
     "uuid_exists": _uuid_exists,

@@ -104,6 +104,7 @@ class CallModel:
         self._parked: dict[str, str] = {}  # uuid -> Application-UUID of its running park
         self._ringing: dict[str, _Originate] = {}
         self._talk_times: dict[str, float] = {}
+        self._hold_times: dict[str, float] = {}
         self.timers = gevent.pool.Group()
 
     def spawn_later(self, seconds: float, function: Callable[..., None], *args: object) -> None:
@@ -239,6 +240,8 @@ class CallModel:
 
     def _forget(self, channel: Channel) -> None:
         self.channels.pop(channel.uuid, None)
+        self._talk_times.pop(channel.uuid, None)
+        self._hold_times.pop(channel.uuid, None)
         now = time.monotonic()
         caller = self.calls.get(channel.uuid)
         if caller is not None:
@@ -267,8 +270,11 @@ class CallModel:
         patience: float,
         talk_time: float,
         answer: bool,
+        hold_time: float = 0.0,
     ) -> str:
-        """An inbound INVITE to a dialplan that sets `variables`, optionally answers, then parks."""
+        """An inbound INVITE to a dialplan that sets `variables`, optionally answers, then parks.
+
+        Once bridged the call lasts ``talk_time``, of which the agent's phone holds it ``hold_time``."""
         uuid = new_uuid()
         name = f"sofia/internal/{caller_number}@127.0.0.1:5090"
         channel = Channel(
@@ -301,6 +307,7 @@ class CallModel:
             uuid=uuid, caller_number=caller_number, destination=destination, created_at=time.monotonic()
         )
         self._talk_times[uuid] = talk_time
+        self._hold_times[uuid] = min(hold_time, talk_time)
         self._emit("CHANNEL_STATE", channel)
         channel.mark("Profile-Created-Time")
         channel.times["Channel-Created-Time"] = channel.times["Profile-Created-Time"]
@@ -379,6 +386,34 @@ class CallModel:
         b_leg.variables["bridge_hangup_cause"] = cause
         self._destroy(b_leg)
 
+    # ------------------------------------------------------------------ hold
+    def hold(self, channel: Channel, on: bool) -> bool:
+        """Put a leg on hold or take it off (the agent's phone, or ``uuid_hold``); False if nothing changes.
+
+        Like switch_channel_mark_hold: the call state goes HELD/ACTIVE, Last-Hold and Hold-Accum are kept,
+        then CHANNEL_HOLD or CHANNEL_UNHOLD."""
+        if channel.uuid not in self.channels or (channel.call_state == "HELD") == on:
+            return False
+        if on:
+            channel.mark("Channel-Last-Hold")
+        else:
+            held_for = int(time.time() * 1_000_000) - channel.times.get("Channel-Last-Hold", 0)
+            channel.times["Channel-Hold-Accum"] = channel.times.get("Channel-Hold-Accum", 0) + held_for
+        self._set_callstate(channel, "HELD" if on else "ACTIVE")
+        self._emit("CHANNEL_HOLD" if on else "CHANNEL_UNHOLD", channel)
+        return True
+
+    def _hold_for(self, uuid: str, seconds: float) -> None:
+        """The agent puts the connected caller on hold from their phone for ``seconds``."""
+        channel = self.channels.get(uuid)
+        if channel is not None and channel.other is not None and self.hold(channel.other, True):
+            self.spawn_later(seconds, self._take_off_hold, channel.other.uuid)
+
+    def _take_off_hold(self, uuid: str) -> None:
+        channel = self.channels.get(uuid)
+        if channel is not None:
+            self.hold(channel, False)
+
     # ---------------------------------------------------------------- bridge
     def bridge(self, a_leg: Channel, b_leg: Channel) -> None:
         """uuid_bridge after its `+OK <b>` reply. An unanswered A leg fails like a real FS does."""
@@ -423,7 +458,11 @@ class CallModel:
             record.state, record.bridged_at, record.bridged_to = "bridged", time.monotonic(), agent_leg.uuid
             agent_record = self.agent_legs.get(agent_leg.uuid)
             record.agent = agent_record.user if agent_record else None
-            self.spawn_later(self._talk_times.get(caller_leg.uuid, 0.0), self._talk_time_over, caller_leg.uuid)
+            talk_time = self._talk_times.get(caller_leg.uuid, 0.0)
+            self.spawn_later(talk_time, self._talk_time_over, caller_leg.uuid)
+            hold_time = self._hold_times.get(caller_leg.uuid, 0.0)
+            if hold_time > 0:  # in the middle of the conversation
+                self.spawn_later((talk_time - hold_time) / 2, self._hold_for, caller_leg.uuid, hold_time)
 
     def _failed_bridge(self, a_leg: Channel, b_leg: Channel) -> None:
         for record_uuid in (a_leg.uuid, b_leg.uuid):

@@ -21,6 +21,7 @@ from fsrouter.core.events import (
     ChannelAnswered,
     ChannelBridged,
     ChannelHungUp,
+    HoldChanged,
     OriginateFailed,
 )
 from tests.adapters.esl_helpers import (
@@ -168,6 +169,12 @@ def test_park_tells_whether_the_caller_was_already_answered(state: str, answered
     assert event.answered is answered
 
 
+@pytest.mark.parametrize(("name", "held"), [("CHANNEL_HOLD", True), ("CHANNEL_UNHOLD", False)])
+def test_hold_and_unhold_of_a_leg(name: str, held: bool) -> None:
+    headers = {"Event-Name": name, "Unique-ID": "leg-1", "Channel-Call-State": "HELD" if held else "ACTIVE"}
+    assert translate(headers, "", NODE) == HoldChanged(node=NODE, uuid="leg-1", held=held)
+
+
 def test_hangup_cause_falls_back_to_the_channel_variable() -> None:
     headers = {
         "Event-Name": "CHANNEL_HANGUP_COMPLETE",
@@ -225,6 +232,7 @@ def test_phone_feature_code_event_controls_the_agent() -> None:
         {"Event-Name": "CHANNEL_PARK", "variable_fsrouter_queue": "support"},  # no Unique-ID
         {"Event-Name": "CHANNEL_ANSWER"},
         {"Event-Name": "CHANNEL_BRIDGE", "Unique-ID": "a"},  # no other leg
+        {"Event-Name": "CHANNEL_HOLD"},
         {"Event-Name": "CUSTOM", "Event-Subclass": "fsrouter::agent", "Agent": "a", "Action": "dance"},
         {"Event-Name": "CUSTOM", "Event-Subclass": "fsrouter::agent"},
         {"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register"},
@@ -242,6 +250,8 @@ def test_subscription_lists_every_event_the_translator_handles() -> None:
         "CHANNEL_PARK",
         "CHANNEL_ANSWER",
         "CHANNEL_BRIDGE",
+        "CHANNEL_HOLD",
+        "CHANNEL_UNHOLD",
         "CHANNEL_HANGUP",
         "CHANNEL_HANGUP_COMPLETE",
         "BACKGROUND_JOB",

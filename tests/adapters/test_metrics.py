@@ -95,8 +95,10 @@ def scene_and_metrics() -> tuple[Scene, Metrics]:
     return make_scene()
 
 
-def answered(queue: str, wait: float, talk: float, *, agent: str = "1001", ended_at: float = NOW - 60) -> RecordCall:
-    entered_at = ended_at - talk - wait
+def answered(
+    queue: str, wait: float, talk: float, *, hold: float = 0.0, agent: str = "1001", ended_at: float = NOW - 60
+) -> RecordCall:
+    entered_at = ended_at - talk - hold - wait
     return RecordCall(
         record=CallRecord(
             uuid=f"uuid-{queue}-{wait}-{talk}",
@@ -108,6 +110,7 @@ def answered(queue: str, wait: float, talk: float, *, agent: str = "1001", ended
             ended_at=ended_at,
             agent=agent,
             caller_number="+33145678901",
+            hold_seconds=hold,
         )
     )
 
@@ -173,7 +176,7 @@ def test_a_scripted_quarter_hour_gives_exact_counters_histograms_and_kpis(
     commands: list[Command] = [
         answered("support", wait=5, talk=100),
         answered("support", wait=15, talk=200),
-        answered("support", wait=40, talk=300),
+        answered("support", wait=40, talk=270, hold=30),
         unanswered("support", "abandoned", wait=30),
         unanswered("support", "overflowed", wait=90),
         unanswered("support", "closed", wait=0),
@@ -188,7 +191,9 @@ def test_a_scripted_quarter_hour_gives_exact_counters_histograms_and_kpis(
     assert scene.value("fsrouter_wait_seconds_sum", queue="support", outcome="answered") == 60
     assert scene.value("fsrouter_wait_seconds_count", queue="support", outcome="abandoned") == 1
     assert scene.value("fsrouter_wait_seconds_count", queue="support", outcome="closed") is None
-    assert scene.value("fsrouter_talk_seconds_sum", queue="support") == 600
+    assert scene.value("fsrouter_talk_seconds_sum", queue="support") == 570
+    assert scene.value("fsrouter_hold_seconds_sum", queue="support") == 30
+    assert scene.value("fsrouter_hold_seconds_count", queue="support") == 3  # every answered call, held or not
     # 5 offered (closed calls never are), 2 answered within 20 s
     assert scene.value("fsrouter_service_level_ratio", queue="support", window="15m") == 0.4
     assert scene.value("fsrouter_service_level_ratio", queue="support", window="1h") == 0.4

@@ -41,10 +41,11 @@ def make_call(
     outcome: str = "abandoned",
     queue: str = "sales",
     agent: str | None = None,
+    hold: float = 0.0,
 ) -> CallRecord:
-    """A call that waited ``wait`` seconds, then talked ``talk`` seconds if it was answered."""
+    """A call that waited ``wait`` seconds, then talked ``talk`` seconds (and was held ``hold``) if answered."""
     answered_at = entered_at + wait if talk is not None else None
-    ended_at = entered_at + wait + (talk or 0.0)
+    ended_at = entered_at + wait + (talk or 0.0) + hold
     return CallRecord(
         uuid=uuid,
         node="fs1",
@@ -54,11 +55,16 @@ def make_call(
         ended_at=ended_at,
         agent=agent,
         answered_at=answered_at,
+        hold_seconds=hold,
     )
 
 
-def answered(uuid: str, *, entered_at: float, wait: float, talk: float, agent: str, **kw: str) -> CallRecord:
-    return make_call(uuid, entered_at=entered_at, wait=wait, talk=talk, outcome="answered", agent=agent, **kw)
+def answered(
+    uuid: str, *, entered_at: float, wait: float, talk: float, agent: str, hold: float = 0.0, queue: str = "sales"
+) -> CallRecord:
+    return make_call(
+        uuid, entered_at=entered_at, wait=wait, talk=talk, outcome="answered", agent=agent, hold=hold, queue=queue
+    )
 
 
 def make_offer(call_uuid: str, leg_uuid: str, *, agent: str = "alice", offered_at: float = T0) -> OfferRecord:
@@ -277,13 +283,14 @@ def test_several_greenlets_writing_at_once_lose_nothing(store: CallStore) -> Non
 
 
 def record_scripted_day(store: CallStore) -> None:
-    """Ten sales calls: 8 answered (6 within 20 s, 20 s itself included), 2 abandoned; waits sum to 174 s.
+    """Ten sales calls: 8 answered (6 within 20 s, 20 s itself included, one held 40 s), 2 abandoned; waits sum
+    to 174 s.
 
     Two support calls, and two sales calls outside the reported range ``[T0, T0 + 1000)``.
     """
     sales = [
         answered("s1", entered_at=T0 + 0, wait=2, talk=60, agent="alice"),
-        answered("s2", entered_at=T0 + 10, wait=5, talk=120, agent="alice"),
+        answered("s2", entered_at=T0 + 10, wait=5, talk=120, agent="alice", hold=40),
         answered("s3", entered_at=T0 + 20, wait=10, talk=30, agent="bob"),
         answered("s4", entered_at=T0 + 30, wait=15, talk=90, agent="alice"),
         answered("s5", entered_at=T0 + 40, wait=19, talk=60, agent="bob"),
@@ -294,7 +301,7 @@ def record_scripted_day(store: CallStore) -> None:
         make_call("s10", entered_at=T0 + 90, wait=30, outcome="abandoned"),
     ]
     support = [
-        answered("p1", entered_at=T0 + 5, wait=4, talk=100, agent="bob", queue="support"),
+        answered("p1", entered_at=T0 + 5, wait=4, talk=100, agent="bob", hold=20, queue="support"),
         make_call("p2", entered_at=T0 + 15, wait=60, outcome="overflowed", queue="support"),
     ]
     outside = [make_call("before", entered_at=T0 - 1), make_call("at-until", entered_at=T0 + 1000)]
@@ -324,6 +331,7 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
             "abandoned": 2,
             "avg_wait_seconds": 17.4,
             "avg_talk_seconds": 60.0,
+            "avg_hold_seconds": 5.0,
             "max_wait_seconds": 40.0,
             "service_level": 0.6,
         },
@@ -335,6 +343,7 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
             "overflowed": 1,
             "avg_wait_seconds": 32.0,
             "avg_talk_seconds": 100.0,
+            "avg_hold_seconds": 20.0,
             "max_wait_seconds": 60.0,
             "service_level": 0.5,
         },
@@ -422,18 +431,29 @@ def test_sqlite_creates_the_file_and_its_directory_in_wal_mode_with_indexes(tmp_
     assert {"entered_at", "queue"} <= leading_index_columns
 
 
+V1_CALL_COLUMNS = (
+    "uuid", "node", "queue", "outcome", "entered_at", "ended_at", "agent", "answered_at", "caller_number",
+    "destination", "hangup_cause", "offers", "wrapup_seconds", "wait_seconds", "talk_seconds",
+)  # fmt: skip
+
+
 def test_sqlite_migrates_a_version_1_database(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
     old = SqliteCallStore(path, schema=MIGRATIONS[:1])
     assert old.schema_version == 1
-    old_call = make_call("from-v1")
-    old.record_call(old_call)
     old.close()
+    old_call = answered("from-v1", entered_at=T0, wait=3, talk=50, agent="alice")
+    v1_row = {name: getattr(old_call, name) for name in V1_CALL_COLUMNS}
+    with sqlite3.connect(path) as v1_writer:  # a version-1 fsrouter wrote it, without today's columns
+        v1_writer.execute(
+            f"INSERT INTO calls ({', '.join(v1_row)}) VALUES ({', '.join('?' * len(v1_row))})", list(v1_row.values())
+        )
+    v1_writer.close()
 
     upgraded = SqliteCallStore(path)
     try:
         assert upgraded.schema_version == SCHEMA_VERSION > 1
-        assert upgraded.calls() == [old_call]
+        assert upgraded.calls() == [old_call]  # hold_seconds 0: not measured then
         upgraded.save_waiting("w1", "fs1", "sales", T0, 0, {})
         upgraded.save_trace("w1", {"step": "rule"})
         assert [row.uuid for row in upgraded.waiting()] == ["w1"]

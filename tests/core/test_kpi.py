@@ -34,6 +34,7 @@ def call(
     entered_at: float,
     wait: float,
     talk: float = 0.0,
+    hold: float = 0.0,
     queue: str = "support",
     agent: str | None = None,
 ) -> CallRecord:
@@ -45,8 +46,9 @@ def call(
         outcome=outcome,
         entered_at=entered_at,
         answered_at=answered_at,
-        ended_at=entered_at + wait + talk,
+        ended_at=entered_at + wait + talk + hold,
         agent=agent if outcome == "answered" else None,
+        hold_seconds=hold,
     )
 
 
@@ -76,7 +78,7 @@ def test_162_of_180_calls_answered_within_20_seconds_is_a_service_level_of_exact
 def test_asa_aht_and_overflow_rate_over_a_small_scripted_hour() -> None:
     kpi = tracker()
     kpi.record_call(call("answered", entered_at=0, wait=10, talk=100, agent="1001"))
-    kpi.record_call(call("answered", entered_at=50, wait=30, talk=200, agent="1002"))
+    kpi.record_call(call("answered", entered_at=50, wait=30, talk=140, hold=60, agent="1002"))
     kpi.record_call(call("overflowed", entered_at=60, wait=90))
     kpi.record_call(call("timed_out", entered_at=70, wait=120))
 
@@ -84,7 +86,7 @@ def test_asa_aht_and_overflow_rate_over_a_small_scripted_hour() -> None:
 
     assert stats.offered == 4
     assert stats.asa == 20.0  # (10 + 30) / 2
-    assert stats.aht == 150.0  # (100 + 200) / 2, no wrap-up recorded yet, hold is 0
+    assert stats.aht == 150.0  # (100 + 140 talk + 60 hold) / 2, no wrap-up recorded yet
     assert stats.overflow_rate == 0.25
     assert stats.service_level == 0.25  # only the 10 s answer is within 20 s
     assert stats.arrival_rate == 4 / 600  # the tracker has only run for 600 s of the 900 s window

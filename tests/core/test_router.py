@@ -26,6 +26,7 @@ from fsrouter.core.events import (
     ChannelBridged,
     ChannelHungUp,
     CommandFailed,
+    HoldChanged,
     NodeDown,
     NodeUp,
     OriginateFailed,
@@ -119,6 +120,36 @@ def test_a_call_is_answered_queued_offered_bridged_and_recorded() -> None:
     assert agent_state(router, "agent-1000") == "wrap_up"
     router.handle(Tick(), now=78.2)
     assert agent_state(router, "agent-1000") == "available"
+
+
+def connected_call(router: Router, at: float) -> None:
+    """caller-1 parks at ``at`` and is bridged to agent-1000 (leg-1) at once."""
+    router.handle(parked(answered=True), now=at)
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=at)
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=at)
+
+
+def test_hold_time_is_counted_apart_from_talk_whichever_leg_is_held() -> None:
+    router = make_router("1000")
+    connected_call(router, at=0.0)
+
+    router.handle(HoldChanged(node=NODE, uuid="leg-1", held=True), now=20.0)  # the agent's phone holds
+    router.handle(HoldChanged(node=NODE, uuid="leg-1", held=True), now=25.0)  # a repeated hold changes nothing
+    router.handle(HoldChanged(node=NODE, uuid="leg-1", held=False), now=50.0)
+    router.handle(HoldChanged(node=NODE, uuid="caller-1", held=True), now=90.0)  # uuid_hold on the caller
+    [record] = records(router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=100.0))
+
+    assert (record.hold_seconds, record.talk_seconds) == (40.0, 60.0)  # 30 s + 10 s held until the hang-up
+
+
+def test_hold_events_of_a_caller_not_yet_connected_are_ignored() -> None:
+    router = make_router("1000")
+    router.handle(parked(answered=True), now=0.0)
+    assert router.handle(HoldChanged(node=NODE, uuid="caller-1", held=True), now=1.0) == []
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=2.0)
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=2.0)
+    [record] = records(router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=12.0))
+    assert (record.hold_seconds, record.talk_seconds) == (0.0, 10.0)
 
 
 def test_never_bridges_before_the_caller_is_answered() -> None:

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import gevent
+import pytest
 
 from fsrouter.sim import Simulator
 from tests.e2e.conftest import write_rules
@@ -28,18 +29,24 @@ def test_200_calls_with_every_kind_of_agent_and_caller(sim: Simulator, daemon_fa
     daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", [*users, "1010"]))
 
     placed: list[str] = []
+    held: set[str] = set()  # callers the agent puts on hold for half of the conversation
     for index in range(200):
         if index == 100:
             sim.unregister("1009")  # an agent's phone goes away mid-run
         abandoning = rng.random() < 0.15
+        talk_time = rng.uniform(0.05, 0.25)
+        hold_time = talk_time / 2 if index % 5 == 0 else 0.0
         placed.append(
             sim.place_call(
                 caller_number=f"+3314200{index:04d}",
                 variables={"fsrouter_queue": "support"},
                 patience=rng.uniform(0.05, 0.4) if abandoning else 60.0,
-                talk_time=rng.uniform(0.05, 0.25),
+                talk_time=talk_time,
+                hold_time=hold_time,
             )
         )
+        if hold_time:
+            held.add(placed[-1])
         gevent.sleep(rng.uniform(0.0, 0.04))
 
     assert sim.wait_until(lambda: finished(sim, daemon, placed), timeout=120), "calls still in flight"
@@ -54,6 +61,9 @@ def test_200_calls_with_every_kind_of_agent_and_caller(sim: Simulator, daemon_fa
         assert (caller.bridged_at is not None) == (record.outcome == "answered"), (uuid, caller, record)
         if record.outcome == "answered":
             assert sim.agent_legs[caller.bridged_to].user == record.agent.removeprefix("agent-")
+            # hold is measured from the agent leg's CHANNEL_HOLD/UNHOLD and never counted as talk too
+            assert (record.hold_seconds > 0) == (uuid in held), (uuid, record)
+            assert record.talk_seconds + record.hold_seconds == pytest.approx(record.ended_at - record.answered_at)
     # the busy / no-answer / rejecting / unregistered agents never took a call
     answered_by = Counter(r.agent for r in records.values() if r.outcome == "answered")
     assert not {"agent-1006", "agent-1007", "agent-1008", "agent-1010"} & set(answered_by)

@@ -71,17 +71,20 @@ class Scene:
 
 
 def route_calls(sim: Simulator, daemon: Daemon) -> list[CallRecord]:
-    """Callers arrive faster than four agents can talk to them; a quarter of them give up quickly."""
+    """Callers arrive faster than four agents can talk to them; a quarter of them give up quickly, and one in
+    three of the others is put on hold for a third of the conversation."""
     rng = random.Random(5)
     placed = []
     for index in range(CALLS):
         impatient = rng.random() < 0.25
+        talk_time = rng.uniform(0.1, 0.4)
         placed.append(
             sim.place_call(
                 caller_number=f"+3314200{index:04d}",
                 variables={"fsrouter_queue": "support"},
                 patience=rng.uniform(0.1, 0.6) if impatient else 60.0,
-                talk_time=rng.uniform(0.1, 0.4),
+                talk_time=talk_time,
+                hold_time=talk_time / 3 if index % 3 == 0 else 0.0,
             )
         )
         gevent.sleep(rng.uniform(0.0, 0.06))  # the next caller arrives a moment later (the daemon runs meanwhile)
@@ -145,6 +148,15 @@ def test_calls_by_outcome_in_prometheus_are_the_stores_records(scene: Scene) -> 
     counted = scene.prometheus.values(f'sum by (outcome) (fsrouter_calls_total{{job="{JOB}"}}) > 0')
 
     assert counted == {f"outcome={outcome}": float(count) for outcome, count in outcomes.items()}
+
+
+def test_talk_and_hold_time_in_prometheus_are_the_stores_records(scene: Scene) -> None:
+    answered = [record for record in scene.records if record.outcome == "answered"]
+    assert any(record.hold_seconds > 0 for record in answered), "the scene has held calls"
+
+    for name, seconds in (("talk", "talk_seconds"), ("hold", "hold_seconds")):
+        scraped = scene.prometheus.values(f'fsrouter_{name}_seconds_sum{{job="{JOB}", queue="support"}}')
+        assert list(scraped.values()) == [pytest.approx(sum(getattr(r, seconds) for r in answered), abs=1e-6)]
 
 
 def test_build_agent_and_queue_gauges_are_scraped(scene: Scene) -> None:
