@@ -16,7 +16,9 @@ their parent.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import hashlib
 import logging
 import math
 import re
@@ -242,7 +244,16 @@ def _analyse(
         builder.error(line, f"duplicate key {key!r} (YAML keeps only the last one)")
     rules = builder.build(document, now)
     errors = sorted(builder.errors, key=lambda problem: problem.line)
-    return (None if errors else rules), errors, sorted(builder.warnings, key=lambda problem: problem.line)
+    if errors or rules is None:
+        return None, errors, sorted(builder.warnings, key=lambda problem: problem.line)
+    rules = dataclasses.replace(rules, version=content_version(text))
+    return rules, errors, sorted(builder.warnings, key=lambda problem: problem.line)
+
+
+def content_version(text: str) -> str:
+    """The rules version shown by ``status``, ``fsrouter_rules_info`` and every routing trace: the first 12 hex
+    digits of the file's SHA-256, so an operator can tell which edit of the file is live (``sha256sum``)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 # --- YAML with line numbers -------------------------------------------------------------------------------

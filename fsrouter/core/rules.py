@@ -202,6 +202,7 @@ class Rules:
     timezone: str = "UTC"
     #: how numbers without a country code are read (ISO country code)
     default_region: str = "FR"
+    #: the first 12 hex digits of the rules file's SHA-256 (see ``config.rules_loader.content_version``)
     version: str = "1"
     source: str = ""
     loaded_at: float = 0.0

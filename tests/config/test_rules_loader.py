@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,14 @@ def test_problems_render_as_path_line_severity_message(tmp_path: Path) -> None:
 
     assert errors == []
     assert [str(warning) for warning in warnings] == [f"{path}:10: warning: calendar 'office' is never used"]
+
+
+def test_the_rules_version_is_the_start_of_the_files_sha256(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    expected = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+    assert load_rules(path, now=0.0).version == expected == parse_rules(MINIMAL).version
+    assert parse_rules(MINIMAL + "# a comment is an edit too\n").version != expected
 
 
 def test_parse_rules_reads_text_without_a_file() -> None:

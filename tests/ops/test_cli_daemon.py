@@ -12,6 +12,7 @@ from typing import Any
 
 from fsrouter import __version__
 from fsrouter.adapters.store import SqliteCallStore
+from fsrouter.config.rules_loader import content_version
 from fsrouter.sim import Simulator
 from tests.e2e.conftest import write_rules
 from tests.ops.conftest import DaemonFactory, DaemonProcess
@@ -53,7 +54,7 @@ def test_status_agents_and_queues_describe_the_running_daemon(
 
     assert text.exit_code == 0, text.output
     assert f"nodes 127.0.0.1:{sim.port}=up" in text.stdout
-    assert f"rules {daemon.rules} version 1" in text.stdout
+    assert f"rules {daemon.rules} version {content_version(daemon.rules.read_text())}" in text.stdout
     assert status["nodes"] == {f"127.0.0.1:{sim.port}": True}
     assert status["draining"] is False and status["calls"] == 0
     assert [(queue["name"], queue["waiting"]) for queue in status["queues"]] == [("support", 0)]

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from fsrouter.config.rules_loader import content_version
 from fsrouter.sim import Simulator
 from tests.ops.conftest import DaemonFactory, DaemonProcess
 
@@ -100,7 +101,9 @@ def test_reload_applies_new_rules_and_keeps_the_callers_in_line(
 
     assert (diff["queues_added"], diff["agents_added"]) == (["sales"], ["agent-1001"])
     assert sim.wait_until(lambda: queue_names(daemon) == ["support", "sales"], timeout=5)
-    assert daemon.cli_json("status")["rules"]["loaded_at"] > loaded_before
+    rules_after = daemon.cli_json("status")["rules"]
+    assert rules_after["loaded_at"] > loaded_before
+    assert rules_after["version"] == content_version(rules.read_text())  # which edit of the file is live
     assert waiting_line(daemon) == line_before
 
     write(rules, ring_timeout=5, more_queues=SALES_QUEUE)  # agent-1001 leaves, by SIGHUP this time
