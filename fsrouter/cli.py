@@ -337,7 +337,8 @@ def report(db: str | None, since: float | None, until: float | None, by: str, as
         writer.writeheader()
         writer.writerows(rows)
         return
-    columns = [by, "offered", "answered", "abandoned", "avg_wait_seconds", "max_wait_seconds", "service_level"]
+    columns = [by, "offered", "answered", "abandoned", "avg_wait_seconds", "max_wait_seconds", "avg_talk_seconds"]
+    columns += ["avg_hold_seconds", "service_level"]
     emit(rows, as_json, lambda r: table(r, columns))
 
 

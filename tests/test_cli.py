@@ -167,6 +167,7 @@ def store_file(tmp_path: Path) -> Path:
             answered_at=now - 290,
             ended_at=now - 200,
             agent="agent-1000",
+            hold_seconds=30.0,
         ),
         CallRecord(
             uuid="c2", node="n1", queue="support", outcome="abandoned", entered_at=now - 250, ended_at=now - 220
@@ -193,8 +194,14 @@ def test_report_prints_one_row_per_queue(store_file: Path) -> None:
 
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
-    assert header.split()[:4] == ["QUEUE", "OFFERED", "ANSWERED", "ABANDONED"]
-    assert sorted(row.split()[:4] for row in rows) == [["sales", "1", "1", "0"], ["support", "2", "1", "1"]]
+    assert header.split() == [
+        "QUEUE", "OFFERED", "ANSWERED", "ABANDONED", "AVG_WAIT_SECONDS", "MAX_WAIT_SECONDS", "AVG_TALK_SECONDS",
+        "AVG_HOLD_SECONDS", "SERVICE_LEVEL",
+    ]  # fmt: skip
+    by_queue = {row.split()[0]: row.split() for row in rows}
+    assert by_queue["sales"][:4] == ["sales", "1", "1", "0"]
+    assert by_queue["support"][:4] == ["support", "2", "1", "1"]
+    assert by_queue["support"][6:8] == ["60.0", "30.0"]  # 90 s connected, 30 of them on hold
 
 
 def test_report_as_csv_by_agent(store_file: Path) -> None:
