@@ -147,6 +147,22 @@ class NodeDown:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelsAudited:
+    """What a connected node has, listed at ``taken_at`` by the periodic audit (``show channels``).
+
+    The router compares it with what it tracks on that node, to heal what it missed while connected: a
+    hang-up whose event was lost, an agent leg it does not know (one a previous fsrouter process left).
+    """
+
+    node: str
+    taken_at: float
+    live_uuids: frozenset[str] = frozenset()
+    #: live channels tagged as fsrouter agent legs (``fsrouter_leg=agent``) that ring or are answered and
+    #: parked: not in a conversation (a bridged leg is someone talking, whoever rang it)
+    agent_legs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Tick:
     """Time passed: fire timers (wrap-up end, retry delays, max wait, offer timeouts)."""
 
@@ -168,6 +184,7 @@ Event = (
     | AgentControl
     | NodeUp
     | NodeDown
+    | ChannelsAudited
     | Tick
     | StopTakingCalls
 )

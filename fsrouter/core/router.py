@@ -27,15 +27,37 @@ One call flows like this (``design.md``, "How a call flows"):
 
 Every call that enters ends with exactly one record; every agent that rings ends the ring (answered, failed,
 cancelled, or timed out by the watchdog in ``_on_tick``), so no agent stays RESERVED forever.
+
+Reconciliation
+--------------
+The router's picture can drift from FreeSWITCH's: a hang-up whose event was lost, an agent leg left ringing or
+parked by a previous fsrouter process. After a (re)connect, ``NodeUp`` lists what the node has and whatever the
+router tracks and the node no longer has ended while we were away. While connected, the daemon audits each node
+periodically (``ChannelsAudited``), and the same comparison ends, as its lost hang-up would have, a caller
+(``call_gone``), an offer's agent leg (``offer_leg_gone``) or a conversation's agent leg (``agent_leg_gone``)
+that the node no longer has, and kills the agent legs tagged as ours that the router does not know
+(``orphan_leg``). Each heal is counted in ``heals`` and told to ``on_heal``.
+
+An audit only judges what existed before its listing was taken (a caller parked just after it is not missing),
+and only what two audits in a row found is healed: a hang-up event may still be on its way when the listing is
+taken, a leg just originated may not be listed yet, a leg just killed may still be. A listing taken before the
+node's last ``NodeUp`` is ignored: that reconciliation is newer.
+
+There is no "stuck agent" heal because no agent can be stuck on its own: an agent is RESERVED only while its
+``ringing`` legs are offers the router tracks, and ON_CALL only while the call in ``call_uuid`` is tracked with
+it as its agent; every path that ends an offer or a call frees its agent. A stuck agent is a stuck offer or
+call, which the heals above end.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import random as randomlib
 import uuid as uuidlib
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fsrouter.core.commands import (
     AgentStateRecord,
@@ -60,6 +82,7 @@ from fsrouter.core.events import (
     ChannelAnswered,
     ChannelBridged,
     ChannelHungUp,
+    ChannelsAudited,
     CommandFailed,
     Event,
     HoldChanged,
@@ -74,7 +97,7 @@ from fsrouter.core.lifecycle import AGENT_TRANSITIONS, CALL_TRANSITIONS, AgentSt
 from fsrouter.core.model import Agent, Call, Offer
 from fsrouter.core.ordering import order_key
 from fsrouter.core.rules import AgentConfig, CallInfo, QueueConfig, Rules
-from fsrouter.core.snapshot import AgentView, CallView, QueueView, Snapshot
+from fsrouter.core.snapshot import HEAL_KINDS, AgentView, CallView, QueueView, Snapshot
 from fsrouter.core.strategies import Strategy, make_strategy
 from fsrouter.core.strategies.eligibility import demand_for, exclusion
 
@@ -88,8 +111,21 @@ SEND_FAILURE_DELAY = 2.0
 _BUSY_CAUSES = frozenset({"USER_BUSY", "NORMAL_CIRCUIT_CONGESTION"})
 _REJECT_CAUSES = frozenset({"CALL_REJECTED"})
 _UNREGISTERED_CAUSES = frozenset({"USER_NOT_REGISTERED", "SUBSCRIBER_ABSENT"})
-#: offers that ended through no fault of the agent (we cancelled, or lost track while disconnected)
-_NO_FAULT_CAUSES = frozenset({"ORIGINATOR_CANCEL", "LOSE_RACE", "LOST_WHILE_DISCONNECTED"})
+#: the hang-up cause recorded for a channel an audit found gone without its hang-up event having arrived
+MISSED_HANGUP = "MISSED_HANGUP"
+#: offers that ended through no fault of the agent (we cancelled, or lost track of the leg)
+_NO_FAULT_CAUSES = frozenset({"ORIGINATOR_CANCEL", "LOSE_RACE", "LOST_WHILE_DISCONNECTED", MISSED_HANGUP})
+
+
+@dataclass(frozen=True, slots=True)
+class Heal:
+    """A difference with FreeSWITCH that reconciliation found: ``kind`` (``HEAL_KINDS``), the ``channel`` (a
+    caller or an agent leg) on ``node``, and the ``call`` it belongs to when the router knows it."""
+
+    kind: str
+    node: str
+    channel: str
+    call: str | None = None
 
 
 def _new_uuid() -> str:
@@ -119,16 +155,21 @@ class Router:
         new_id: Callable[[], str] = _new_uuid,
         random: Callable[[], float] | None = None,
         emit_traces: bool = False,
+        on_heal: Callable[[Heal], None] | None = None,
     ) -> None:
         """``random`` feeds weighted-random; by default each decision draws from a source seeded with the
         call uuid and its offer count, so a replay of the same events makes the same choices.
         ``emit_traces`` adds a ``RecordTrace`` command per routing decision (the daemon stores them for
-        ``fsrouter explain``); the last calls' traces are kept in memory either way (``explain``)."""
+        ``fsrouter explain``); the last calls' traces are kept in memory either way (``explain``).
+        ``on_heal`` is told every heal of the periodic reconciliation (the daemon logs them)."""
         self._new_id = new_id
         self._random = random
         self._emit_traces = emit_traces
+        self._on_heal = on_heal
         #: calls moved out of each queue by overflow (to a queue or an extension), for metrics
         self.overflows: Counter[str] = Counter()
+        #: heals of the periodic reconciliation, by kind (every kind of ``HEAL_KINDS``, zeros included)
+        self.heals: Counter[str] = Counter(dict.fromkeys(HEAL_KINDS, 0))
         self.rules = rules
         self.calls: dict[str, Call] = {}
         self.agents: dict[str, Agent] = {}
@@ -145,6 +186,10 @@ class Router:
         self._by_sip_user: dict[str, str] = {}
         self._node_cores: dict[str, str] = {}
         self._nodes_connected: dict[str, bool] = {}
+        #: when each node's last NodeUp was handled: audits listed before it are stale
+        self._node_up_at: dict[str, float] = {}
+        #: what the last audit of each node found out of step, healed if the next audit finds it again
+        self._drift: dict[str, frozenset[Heal]] = {}
         self.draining = False
         #: uuids of calls that already have their record (insertion-ordered, bounded)
         self._recently_ended: dict[str, None] = {}
@@ -162,6 +207,7 @@ class Router:
             AgentControl: self._on_agent_control,  # type: ignore[dict-item]
             NodeUp: self._on_node_up,  # type: ignore[dict-item]
             NodeDown: self._on_node_down,  # type: ignore[dict-item]
+            ChannelsAudited: self._on_channels_audited,  # type: ignore[dict-item]
             Tick: self._on_tick,  # type: ignore[dict-item]
             StopTakingCalls: self._on_stop_taking_calls,  # type: ignore[dict-item]
         }
@@ -197,6 +243,7 @@ class Router:
             rules_version=self.rules.version,
             rules_loaded_at=self.rules.loaded_at,
             draining=self.draining,
+            heals=dict(self.heals),
         )
 
     def explain(self, call_uuid: str, now: float | None = None) -> list[Trace]:
@@ -697,6 +744,10 @@ class Router:
             if call is None or call.state is not CallState.CONNECTING or call.agent_leg is None:
                 return []
             kill: list[Command] = [Kill(node=call.node, uuid=call.agent_leg, cause="NORMAL_CLEARING")]
+            answered = call.offers.get(call.agent_leg)
+            if answered is not None:  # over now: the killed leg's hang-up must find nothing left to end
+                self._forget_offer(answered)
+                kill.append(self._offer_record(answered, call, now, "SEND_FAILED"))
             return kill + self._connect_failed(call, now, SEND_FAILURE_DELAY)
         if event.command == "answer":
             call = self.calls.get(event.uuid)
@@ -791,38 +842,99 @@ class Router:
         return []
 
     def _on_node_up(self, event: NodeUp, now: float) -> list[Command]:
-        """Reconcile with what the node really has: anything we track that it no longer has has ended."""
+        """Reconcile with what the node really has: anything we track that it no longer has ended while we were
+        away (as its hang-up would have ended it); what it answered meanwhile moves on."""
         self._nodes_connected[event.node] = True
+        self._node_up_at[event.node] = now
+        self._drift.pop(event.node, None)
         previous = self._node_cores.get(event.node)
         self._node_cores[event.node] = event.core_uuid
-        restarted = previous is not None and previous != event.core_uuid
-        live = frozenset() if restarted else event.live_uuids
+        if previous is not None and previous != event.core_uuid:
+            return self._node_restarted(event.node, now)
+        live = event.live_uuids
         commands: list[Command] = []
-        calls = [c for c in self.calls.values() if c.node == event.node]
+        for gone in self._gone(event.node, live, seen_before=math.inf):
+            commands += self._end_unheard(gone, now, "LOST_WHILE_DISCONNECTED")
+        calls = [c for c in self.calls.values() if c.node == event.node]  # all live now
+        for call in calls:
+            if call.state is CallState.CONNECTING and call.bridge_sent and call.agent_leg in live:
+                # the bridge went out before the drop: FreeSWITCH has both legs, so they are talking
+                commands += self._mark_talking(call, now)
         for call in calls:
             if call.uuid in event.answered_uuids:
                 call.answered = True
-            elif call.uuid in live and not call.answered:
+            elif not call.answered:
                 commands.append(Answer(node=call.node, uuid=call.uuid))  # the first answer may have been lost
         for offer in [o for o in self._legs.values() if o.node == event.node]:
-            if offer.leg_uuid not in live:
-                commands += self._offer_failed(offer, now, "LOST_WHILE_DISCONNECTED")
-            elif offer.leg_uuid in event.answered_uuids and not offer.answered:
+            if offer.leg_uuid in event.answered_uuids and not offer.answered and offer.leg_uuid in self._legs:
                 commands += self._agent_answered(offer, now)
         for call in calls:
-            if call.uuid not in live:
-                cause = "FREESWITCH_RESTARTED" if restarted else "LOST_WHILE_DISCONNECTED"
-                if restarted:
-                    outcome = "answered" if call.connected_at is not None else "failed"
-                    commands += self._leave(call, outcome, now, cause)
-                else:
-                    commands += self._caller_gone(call, now, cause)
-            elif call.state is CallState.CONNECTING and call.agent_leg in live:
-                # the bridge went out before the drop: FreeSWITCH has both legs, so they are talking
-                commands += self._mark_talking(call, now) if call.bridge_sent else self._bridge_if_ready(call)
-            elif call.state is CallState.TALKING and call.agent_leg not in live:
-                commands += self._end_call(call, "answered", now, "LOST_WHILE_DISCONNECTED")
+            commands += self._bridge_if_ready(call)  # an agent answered before the drop, the caller since
         return commands
+
+    def _node_restarted(self, node: str, now: float) -> list[Command]:
+        """FreeSWITCH restarted (a new core uuid): none of the node's channels exist any more, and the calls end
+        as failed, not abandoned (the callers did not choose to leave)."""
+        commands: list[Command] = []
+        for offer in [o for o in self._legs.values() if o.node == node]:
+            commands += self._offer_failed(offer, now, "LOST_WHILE_DISCONNECTED")
+        for call in [c for c in self.calls.values() if c.node == node]:
+            outcome = "answered" if call.connected_at is not None else "failed"
+            commands += self._leave(call, outcome, now, "FREESWITCH_RESTARTED")
+        return commands
+
+    def _on_channels_audited(self, event: ChannelsAudited, now: float) -> list[Command]:
+        """Periodic reconciliation (module docstring): heal what this audit and the previous one of the node
+        both found out of step, count it, and tell ``on_heal``."""
+        up_at = self._node_up_at.get(event.node)
+        if not self._nodes_connected.get(event.node) or up_at is None or event.taken_at < up_at:
+            return []  # listed before the last (re)connect: the NodeUp reconciliation is newer
+        known_legs = self._legs.keys() | {call.agent_leg for call in self.calls.values() if call.agent_leg}
+        found = self._gone(event.node, event.live_uuids, seen_before=event.taken_at)
+        found += [Heal("orphan_leg", event.node, leg) for leg in sorted(event.agent_legs - known_legs)]
+        found_before = self._drift.get(event.node, frozenset())
+        self._drift[event.node] = frozenset(found)
+        commands: list[Command] = []
+        for heal in found:
+            if heal not in found_before:
+                continue
+            if heal.kind == "orphan_leg":
+                healed: list[Command] = [Kill(node=heal.node, uuid=heal.channel, cause="NORMAL_CLEARING")]
+            else:
+                healed = self._end_unheard(heal, now, MISSED_HANGUP)
+            if healed:  # nothing when an earlier heal of this audit already ended it
+                self.heals[heal.kind] += 1
+                if self._on_heal is not None:
+                    self._on_heal(heal)
+                commands += healed
+        return commands
+
+    def _gone(self, node: str, live: frozenset[str], *, seen_before: float) -> list[Heal]:
+        """What the router tracks on ``node`` that existed before ``seen_before`` (by its own timestamps) and is
+        not among the node's ``live`` channels: offers' agent legs, callers, conversations' agent legs."""
+        gone = [
+            Heal("offer_leg_gone", node, offer.leg_uuid, offer.call_uuid)
+            for offer in self._legs.values()
+            if offer.node == node and offer.offered_at < seen_before and offer.leg_uuid not in live
+        ]
+        for call in self.calls.values():
+            if call.node != node:
+                continue
+            if call.entered_at < seen_before and call.uuid not in live:
+                gone.append(Heal("call_gone", node, call.uuid, call.uuid))
+            elif (
+                call.state is CallState.TALKING
+                and call.agent_leg is not None
+                and call.agent_leg not in live
+                and call.connected_at is not None
+                and call.connected_at < seen_before
+            ):
+                gone.append(Heal("agent_leg_gone", node, call.agent_leg, call.uuid))
+        return gone
+
+    def _end_unheard(self, gone: Heal, now: float, cause: str) -> list[Command]:
+        """End a channel found gone exactly as its hang-up event, had it arrived, would have ended it."""
+        return self._on_hangup(ChannelHungUp(node=gone.node, uuid=gone.channel, cause=cause), now)
 
     def _on_stop_taking_calls(self, event: StopTakingCalls, now: float) -> list[Command]:
         self.draining = True

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+HEAL_KINDS = ("call_gone", "offer_leg_gone", "agent_leg_gone", "orphan_leg")
+"""What the periodic reconciliation heals (``Router`` module docstring): a caller, a ringing or answered agent
+leg, or the agent leg of a conversation that FreeSWITCH no longer has; an agent leg fsrouter does not know."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,3 +62,5 @@ class Snapshot:
     rules_version: str
     rules_loaded_at: float
     draining: bool
+    #: heals by the periodic reconciliation since start, by kind (``HEAL_KINDS``)
+    heals: Mapping[str, int] = field(default_factory=dict)
