@@ -42,7 +42,7 @@ from fsrouter.adapters.esl_translate import (
     translate,
 )
 from fsrouter.core.commands import EslCommand
-from fsrouter.core.events import CallParked, Event, NodeDown, NodeUp
+from fsrouter.core.events import CallParked, ChannelsAudited, Event, NodeDown, NodeUp
 from fsrouter.errors import CallGone, EslAuthError, EslError, EslNotConnected, EslTimeout
 
 logger = logging.getLogger(__name__)
@@ -50,6 +50,10 @@ logger = logging.getLogger(__name__)
 WAITING_APPLICATIONS = frozenset({"park", "playback"})
 """``show channels`` application of a caller still waiting: parked, or hearing music via uuid_broadcast
 (which runs ``playback``). A bridged caller shows ``uuid_bridge``."""
+
+IDLE_AGENT_LEG_APPLICATIONS = frozenset({"", "park"})
+"""``show channels`` application of an agent leg fsrouter originated and nobody talks on: none while it rings,
+``park`` once answered (``&park()``). A bridged leg shows ``uuid_bridge``: someone is talking on it."""
 
 RELEARN_VARIABLES = ("fsrouter_queue", "fsrouter", "fsrouter_priority", "fsrouter_skills", "fsrouter_lang")
 """Variables fetched for a waiting channel after a reconnect (``show channels`` rows carry none)."""
@@ -291,6 +295,30 @@ class EslNode:
         """Run ``api <text>`` (CLI, diagnostics) with the same error rules as ``execute``."""
         return self._send_checked(f"api {text}")
 
+    def audit(self, clock: Callable[[], float] = time.time) -> ChannelsAudited:
+        """List the node's channels for the router's periodic reconciliation; raises like ``execute``.
+
+        ``taken_at`` is read from ``clock`` just before the listing is asked for. Only outbound channels that
+        ring or are parked can be agent legs fsrouter left behind, so only they are asked for their tag: a
+        FreeSWITCH carrying many other calls is not flooded with ``uuid_getvar``.
+        """
+        connection = self._connection
+        if connection is None or not self._up:
+            raise EslNotConnected(f"node {self.name} is not connected")
+        taken_at = clock()
+        rows = self._channel_rows(connection)
+        idle_outbound = [
+            row["uuid"]
+            for row in rows
+            if row.get("direction") == "outbound" and row.get("application", "") in IDLE_AGENT_LEG_APPLICATIONS
+        ]
+        return ChannelsAudited(
+            node=self.name,
+            taken_at=taken_at,
+            live_uuids=frozenset(row["uuid"] for row in rows),
+            agent_legs=frozenset(uuid for uuid in idle_outbound if self._is_agent_leg(uuid, connection)),
+        )
+
     # --- commands ------------------------------------------------------------------------------------------
 
     def _send_checked(self, line: str, connection: _Connection | None = None) -> str:
@@ -413,10 +441,9 @@ class EslNode:
         if row.get("application") not in WAITING_APPLICATIONS:
             return None
         uuid = row["uuid"]
+        if self._is_agent_leg(uuid, connection):
+            return None
         try:
-            leg = self._send_checked(f"api uuid_getvar {uuid} {AGENT_LEG_TAG[0]}", connection)
-            if leg == AGENT_LEG_TAG[1]:
-                return None
             variables = {
                 name: value
                 for name in RELEARN_VARIABLES
@@ -436,6 +463,15 @@ class EslNode:
             variables=variables,
             entered_at=_epoch(row.get("created_epoch")),
         )
+
+    def _is_agent_leg(self, uuid: str, connection: _Connection) -> bool:
+        """Whether channel ``uuid`` carries the tag fsrouter puts on the agent legs it originates (False once the
+        channel is gone)."""
+        try:
+            tag = self._send_checked(f"api uuid_getvar {uuid} {AGENT_LEG_TAG[0]}", connection)
+        except CallGone:
+            return False
+        return tag == AGENT_LEG_TAG[1]
 
     # --- event handlers (greenswitch's event greenlet: translate and enqueue, never block) -----------------
 

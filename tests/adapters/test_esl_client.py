@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 
@@ -11,7 +12,7 @@ import pytest
 from fsrouter.adapters.esl import EslNode
 from fsrouter.adapters.esl_translate import SUBSCRIBED_EVENTS
 from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate
-from fsrouter.core.events import CallParked, ChannelHungUp, NodeDown, NodeUp
+from fsrouter.core.events import CallParked, ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
 from fsrouter.errors import CallGone, EslError, EslNotConnected, EslTimeout
 from tests.adapters.esl_helpers import (
     DISCONNECT_NOTICE,
@@ -398,6 +399,77 @@ def test_a_caller_parking_while_we_relearn_is_announced_once_by_its_live_event(
         )
     ]
     assert isinstance(events[0], NodeUp)
+
+
+# --- auditing for the periodic reconciliation ----------------------------------------------------------------
+
+
+def channel_row(uuid: str, direction: str, application: str) -> dict[str, str]:
+    return {"uuid": uuid, "direction": direction, "application": application, "callstate": "RINGING"}
+
+
+def test_audit_lists_every_channel_and_asks_only_idle_outbound_ones_for_the_agent_leg_tag(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    rows = [
+        channel_row("caller", "inbound", "park"),  # a caller: never one of our agent legs
+        channel_row("ringing-ours", "outbound", ""),  # originated, still ringing
+        channel_row("parked-ours", "outbound", "park"),  # answered, waiting for a bridge that never came
+        channel_row("talking-ours", "outbound", "uuid_bridge"),  # in a conversation: never an orphan
+        channel_row("parked-foreign", "outbound", "park"),  # someone else's call
+        channel_row("just-gone", "outbound", ""),  # hung up since the listing
+    ]
+    tags = {"ringing-ours": "agent", "parked-ours": "agent", "talking-ours": "agent", "parked-foreign": "_undef_"}
+    listing = json.dumps({"row_count": len(rows), "rows": rows})
+    asked: list[str] = []
+
+    def freeswitch(_conn: FakeConnection, text: str) -> str | None:
+        words = text.split()
+        if text == "show channels as json":
+            return listing
+        if words[0] == "uuid_getvar" and words[2] == "fsrouter_leg":
+            asked.append(words[1])
+            return tags.get(words[1], "-ERR No such channel!\n")
+        return None
+
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+    fake_fs.on_api = freeswitch
+
+    audit = node.audit(clock=lambda: 1234.5)
+
+    assert audit == ChannelsAudited(
+        node="fs1",
+        taken_at=1234.5,
+        live_uuids=frozenset(row["uuid"] for row in rows),
+        agent_legs=frozenset({"ringing-ours", "parked-ours"}),
+    )
+    assert asked == ["ringing-ours", "parked-ours", "parked-foreign", "just-gone"]
+
+
+def test_audit_reads_the_clock_before_asking_for_the_listing(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """A channel that appears while the listing is being made must count as newer than the listing."""
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+    listings_sent_when_read: list[int] = []
+
+    def clock() -> float:
+        listings_sent_when_read.append(sum(command.endswith("show channels as json") for _, command in _drain(fake_fs)))
+        return 7.0
+
+    assert node.audit(clock=clock).taken_at == 7.0
+    assert listings_sent_when_read == [0]
+    fake_fs.wait_for_command("api show channels as json")
+
+
+def test_audit_of_a_node_not_connected_raises_not_connected(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+
+    with pytest.raises(EslNotConnected):
+        node.audit()
 
 
 def _drain(fake_fs: FakeFreeSwitch) -> list[tuple[int, str]]:
