@@ -8,6 +8,8 @@ Greenlets (gevent):
   routing on the core loop); a refused command comes back to the core loop as ``CommandFailed``;
 - a *ticker* that feeds ``Tick`` events for timers, and a *watchdog* that pings systemd only while the core
   loop keeps ticking;
+- one *auditor* per node that lists its channels every ``reconcile_interval`` seconds and hands the listing to
+  the core loop (``ChannelsAudited``), which heals what the router missed; one audit of a node at a time;
 - the ESL connection keepers (``adapters/esl.py``), the metrics HTTP server and the control socket.
 
 Signals follow gunicorn's arbiter: handlers only enqueue, and ``run()`` dispatches them one at a time to
@@ -55,7 +57,7 @@ from fsrouter.core.commands import (
 from fsrouter.core.events import AgentControl, CallParked, CommandFailed, Event, StopTakingCalls, Tick
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.lifecycle import AgentState
-from fsrouter.core.router import Router
+from fsrouter.core.router import Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
 
@@ -97,6 +99,12 @@ def describe(command: Command) -> str:
     return str(command)
 
 
+def describe_heal(heal: Heal) -> str:
+    """One log line per reconciliation heal, the call UUID first like ``describe`` when the router knows it."""
+    call = f"call={heal.call} " if heal.call else ""
+    return f"{call}reconcile {heal.kind} channel={heal.channel} node={heal.node}"
+
+
 class Daemon:
     """One fsrouter process. ``start()`` runs it in the background; ``run()`` also handles signals."""
 
@@ -106,7 +114,9 @@ class Daemon:
         self.started_at = clock()
         self.rules: Rules = load_rules(settings.rules, now=self.started_at)
         self.store = SqliteCallStore(settings.db)
-        self.router = Router(self.rules, now=self.started_at, emit_traces=True)
+        self.router = Router(
+            self.rules, now=self.started_at, emit_traces=True, on_heal=lambda heal: log.warning(describe_heal(heal))
+        )
         #: callers that were waiting when the previous process stopped, by uuid (re-learnt from FreeSWITCH)
         self._saved_waiting = {row.uuid: row for row in self.store.waiting()}
         self.registry = CollectorRegistry()
@@ -155,6 +165,8 @@ class Daemon:
         self.control.start()
         self._greenlets = [gevent.spawn(self._core_loop), gevent.spawn(self._ticker)]
         self._greenlets += [gevent.spawn(self._sender, name) for name in self.nodes]
+        if self.settings.reconcile_interval > 0:
+            self._greenlets += [gevent.spawn(self._auditor, name) for name in self.nodes]
         if systemd.watchdog_interval():
             self._greenlets.append(gevent.spawn(self._watchdog))
         for node in self.nodes.values():
@@ -339,6 +351,22 @@ class Daemon:
                 if feedback is not None:
                     kind, channel = feedback
                     self.submit(CommandFailed(node=name, command=kind, uuid=channel(command), reason=str(exc)))
+
+    def _auditor(self, name: str) -> None:
+        """Audit node ``name`` every ``reconcile_interval`` seconds, one audit after the other, and hand each
+        listing to the core loop; a failed audit is logged in one line and the next period tries again."""
+        node = self.nodes[name]
+        interval = self.settings.reconcile_interval
+        while True:
+            gevent.sleep(interval)
+            if not node.connected:
+                continue  # the loss is logged by the adapter, and NodeUp reconciles once the link is back
+            try:
+                self.submit(node.audit(clock=self.clock))
+            except EslNotConnected:
+                continue  # lost meanwhile, or still re-learning after a reconnect
+            except EslError as exc:
+                log.warning("reconcile: audit of node %s failed, next try in %g s: %s", name, interval, exc)
 
     def _ticker(self) -> None:
         while True:

@@ -56,6 +56,7 @@ class Simulator:
         self.port = 0
         self._background: list[gevent.Greenlet] = []
         self.down = False
+        self._events_lost = False
 
     # ---------------------------------------------------------------- server
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -88,6 +89,8 @@ class Simulator:
         return run_api(self.model, command_line)
 
     def _publish(self, event: SimEvent) -> None:
+        if self._events_lost:
+            return
         if self._observer is not None:
             self._observer("event", event)
         for connection in list(self._listener.connections):
@@ -127,6 +130,17 @@ class Simulator:
         """Send `The system is being shut down.` to every listener and close them."""
         for connection in list(self._listener.connections):
             connection.close(DISCONNECT_SHUTDOWN)
+
+    def hangup_unheard(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
+        """The far end of parked ``uuid`` hangs up and none of its events reach any ESL client (lost on the way):
+        only asking FreeSWITCH (``show channels``, ``uuid_exists``) tells that it is gone.
+
+        A parked channel hangs up at once; a ringing or bridged one would go on publishing after this returns."""
+        self._events_lost = True
+        try:
+            self.hangup(uuid, cause)
+        finally:
+            self._events_lost = False
 
     def restart(self, down_for: float = 0.5) -> None:
         """Crash and come back: calls vanish silently, new Core-UUID, Event-Sequence restarts."""
