@@ -7,7 +7,8 @@ Two kinds of metric, as client_python intends:
   ``esl_event`` calls;
 - point-in-time gauges (queue depth, oldest wait, agents by state, ESL links, rolling-window KPIs, Erlang C
   staffing) computed at scrape time by a custom Collector from ``snapshot()`` and the ``KpiTracker``, never
-  kept up to date with ``set()`` calls.
+  kept up to date with ``set()`` calls; the same Collector exports the counters the router keeps itself
+  (reconciliation heals).
 
 Labels stay bounded: queue names come from the rules, outcomes from ``OUTCOMES``, offer results from
 FreeSWITCH's hang-up causes. No call UUID or phone number is ever a label; agent ids only with
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from gevent.pywsgi import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from fsrouter import __version__
@@ -33,7 +34,7 @@ from fsrouter.core.commands import OUTCOMES, Command, RecordAgentState, RecordCa
 from fsrouter.core.kpi import NOT_OFFERED_OUTCOMES, KpiTracker, agent_occupancy, is_agent_no_answer, staffed_agents
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import Rules
-from fsrouter.core.snapshot import Snapshot
+from fsrouter.core.snapshot import HEAL_KINDS, Snapshot
 
 __all__ = ["ESL_EVENT_KINDS", "Metrics", "MetricsServer", "serve"]
 
@@ -205,11 +206,12 @@ class _SnapshotCollector(Collector):
         self._nodes = nodes
         self._build_version = build_version
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         snapshot = self._snapshot()
         yield from self._queue_gauges(snapshot)
         yield from self._kpi_gauges(snapshot)
         yield from self._process_gauges(snapshot)
+        yield self._heals(snapshot)
 
     def _queue_gauges(self, snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
         waiting = _gauge("fsrouter_queue_waiting_calls", "Callers waiting for an agent now.", "queue")
@@ -327,6 +329,20 @@ class _SnapshotCollector(Collector):
         build = _gauge("fsrouter_build_info", "fsrouter build (value always 1).", "version", "python")
         build.add_metric((self._build_version, platform.python_version()), 1.0)
         yield from (connected, rules, loaded, draining, build)
+
+
+    @staticmethod
+    def _heals(snapshot: Snapshot) -> CounterMetricFamily:
+        heals = CounterMetricFamily(
+            "fsrouter_reconcile_heals_total",
+            "Differences with FreeSWITCH the periodic audit healed, by kind: a caller (call_gone) or an agent leg "
+            "(offer_leg_gone, agent_leg_gone) whose hang-up event never arrived, an agent leg nobody tracked "
+            "(orphan_leg, killed).",
+            labels=("kind",),
+        )
+        for kind in HEAL_KINDS:
+            heals.add_metric((kind,), snapshot.heals.get(kind, 0))
+        return heals
 
 
 def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:

@@ -28,7 +28,7 @@ from fsrouter.core.commands import (
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
-from fsrouter.core.snapshot import CallView, QueueView, Snapshot
+from fsrouter.core.snapshot import HEAL_KINDS, CallView, QueueView, Snapshot
 
 NOW = 1_767_607_200.0
 RULES = Rules(
@@ -294,6 +294,22 @@ def test_the_esl_adapter_can_report_a_link_before_the_router_knows(scene_and_met
 
     assert scene.value("fsrouter_esl_connected", node="fs1") == 0
     assert scene.value("fsrouter_esl_connected", node="fs3") == 1
+
+
+def test_reconciliation_heals_are_a_counter_by_kind_that_starts_at_zero_for_every_kind(
+    scene_and_metrics: tuple[Scene, Metrics],
+) -> None:
+    scene, _ = scene_and_metrics
+    for kind in HEAL_KINDS:
+        assert scene.value("fsrouter_reconcile_heals_total", kind=kind) == 0
+
+    scene.snapshot = replace(scene.snapshot, heals={"call_gone": 2, "orphan_leg": 1})
+
+    assert scene.value("fsrouter_reconcile_heals_total", kind="call_gone") == 2
+    assert scene.value("fsrouter_reconcile_heals_total", kind="orphan_leg") == 1
+    assert scene.value("fsrouter_reconcile_heals_total", kind="agent_leg_gone") == 0
+    families = {family.name: family.type for family in scene.registry.collect()}
+    assert families["fsrouter_reconcile_heals"] == "counter"  # rate() and increase() apply
 
 
 def test_reloads_and_esl_events_are_counted_by_kind(scene_and_metrics: tuple[Scene, Metrics]) -> None:

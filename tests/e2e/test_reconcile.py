@@ -13,6 +13,7 @@ import pytest
 
 from fsrouter.core.commands import Originate
 from fsrouter.core.events import AgentControl, ChannelsAudited
+from fsrouter.core.snapshot import HEAL_KINDS
 from fsrouter.daemon import Daemon
 from fsrouter.errors import EslTimeout
 from fsrouter.sim import Simulator
@@ -81,6 +82,10 @@ def test_a_lost_hang_up_and_an_orphan_agent_leg_are_healed_once(
     assert sim.wait_until(lambda: len(listings) >= audits_so_far + 3, timeout=5)
     assert daemon.router.heals == Counter(call_gone=1, orphan_leg=1)
     assert [r.uuid for r in daemon.store.calls()] == [caller]
+    scraped = {
+        kind: daemon.registry.get_sample_value("fsrouter_reconcile_heals_total", {"kind": kind}) for kind in HEAL_KINDS
+    }
+    assert scraped == {"call_gone": 1, "offer_leg_gone": 0, "agent_leg_gone": 0, "orphan_leg": 1}
 
     # the agent's phone, held by the orphan until then, takes calls again
     daemon.submit(AgentControl(agent_id="agent-1000", action="login", source="test"))
