@@ -56,12 +56,14 @@ DEFAULT_WINDOWS: Mapping[str, float] = MappingProxyType({"15m": 900.0, "1h": 360
 #: outcomes of calls that never waited for an agent
 NOT_OFFERED_OUTCOMES = frozenset({"closed"})
 
-#: offer results that say nothing about the agent: we withdrew the offer, or the phone never rang
+#: offer results that say nothing about the agent: we withdrew the offer, the phone never rang, or its end was
+#: lost (``missed_hangup``: the leg was found gone by reconciliation)
 NOT_PRESENTED_RESULTS = frozenset(
     {
         "originate_cancel",
         "lose_race",
         "lost_while_disconnected",
+        "missed_hangup",
         "send_failed",
         "user_not_registered",
         "subscriber_absent",
