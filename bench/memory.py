@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import tracemalloc
 
-from fsrouter.core.commands import Originate, RecordAgentState, RecordCall
+from fsrouter.core.commands import Originate, RecordCall, RecordWrapUp
 from fsrouter.core.events import AgentControl, CallParked, ChannelAnswered, ChannelBridged, ChannelHungUp, Tick
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.router import Router
@@ -73,8 +73,8 @@ class CallStream:
         for command in commands:
             if isinstance(command, RecordCall):
                 self.kpi.record_call(command.record)
-            elif isinstance(command, RecordAgentState):
-                self.kpi.record_agent_state(command.record)
+            elif isinstance(command, RecordWrapUp):
+                self.kpi.record_wrapup(command.record)
         return commands
 
     def step(self, now: float, event: object) -> list[object]:

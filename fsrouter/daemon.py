@@ -51,6 +51,7 @@ from fsrouter.core.commands import (
     RecordCall,
     RecordOffer,
     RecordTrace,
+    RecordWrapUp,
     StoreCommand,
     Transfer,
 )
@@ -86,10 +87,14 @@ def describe(command: Command) -> str:
             r = command.record
             return (
                 f"call={r.uuid} ended outcome={r.outcome} queue={r.queue} agent={r.agent} "
-                f"wait={r.wait_seconds:.1f}s talk={r.talk_seconds:.1f}s cause={r.hangup_cause}"
+                f"wait={r.wait_seconds:.1f}s talk={r.talk_seconds:.1f}s hold={r.hold_seconds:.1f}s "
+                f"cause={r.hangup_cause}"
             )
         case RecordAgentState():
             return f"agent={command.record.agent} state={command.record.state} reason={command.record.reason}"
+        case RecordWrapUp():
+            w = command.record
+            return f"call={w.call_uuid} wrap_up agent={w.agent} seconds={w.seconds:.1f}"
         case RecordOffer():
             r2 = command.record
             return f"call={r2.call_uuid} offer_end agent={r2.agent} result={r2.result}"

@@ -30,7 +30,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from fsrouter import __version__
-from fsrouter.core.commands import OUTCOMES, Command, RecordAgentState, RecordCall, RecordOffer
+from fsrouter.core.commands import OUTCOMES, Command, RecordCall, RecordOffer, RecordWrapUp
 from fsrouter.core.kpi import NOT_OFFERED_OUTCOMES, KpiTracker, agent_occupancy, is_agent_no_answer, staffed_agents
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import Rules
@@ -161,10 +161,10 @@ class Metrics:
             if is_agent_no_answer(offer.result):
                 self._no_answers.labels(offer.queue, *agent).inc()
             self._kpi.record_offer(offer)
-        elif isinstance(command, RecordAgentState):
-            wrapup = self._kpi.record_agent_state(command.record)
-            if wrapup is not None:
-                self._wrapup.labels(wrapup.queue).observe(wrapup.seconds)
+        elif isinstance(command, RecordWrapUp):
+            wrapup = command.record
+            self._wrapup.labels(wrapup.queue).observe(wrapup.seconds)
+            self._kpi.record_wrapup(wrapup)
 
     def node_connected(self, node: str, connected: bool) -> None:
         """The ESL adapter's word on a node's link; it overrides the snapshot's (which lags by one event)."""

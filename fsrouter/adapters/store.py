@@ -22,7 +22,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, assert_never
@@ -38,7 +38,9 @@ from fsrouter.core.commands import (
     RecordCall,
     RecordOffer,
     RecordTrace,
+    RecordWrapUp,
     StoreCommand,
+    WrapUpRecord,
 )
 from fsrouter.errors import StoreError
 
@@ -84,6 +86,10 @@ class CallStore(Protocol):
 
     def record_agent_state(self, rec: AgentStateRecord) -> None: ...
 
+    def record_wrapup(self, rec: WrapUpRecord) -> None:
+        """Complete the record of call ``rec.call_uuid`` with its wrap-up time (no record: nothing happens)."""
+        ...
+
     def calls(
         self, *, since: float | None = None, until: float | None = None, queue: str | None = None
     ) -> list[CallRecord]:
@@ -123,8 +129,8 @@ class CallStore(Protocol):
 
         Keys: the group (``queue`` or ``agent``; calls no agent took group under ``None``, listed last),
         ``offered``, one count per outcome in ``OUTCOMES``, ``avg_wait_seconds`` and ``max_wait_seconds``
-        over every call, ``avg_talk_seconds`` and ``avg_hold_seconds`` over answered calls (``None`` when there
-        are none) and
+        over every call, ``avg_talk_seconds``, ``avg_hold_seconds`` and ``avg_wrapup_seconds`` over answered calls
+        (``None`` when there are none) and
         ``service_level``: calls answered within ``sl_seconds`` (inclusive) divided by ``offered``.
         """
 
@@ -144,6 +150,9 @@ class _StoreBase(abc.ABC):
     def record_agent_state(self, rec: AgentStateRecord) -> None: ...
 
     @abc.abstractmethod
+    def record_wrapup(self, rec: WrapUpRecord) -> None: ...
+
+    @abc.abstractmethod
     def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None: ...
 
     def apply(self, command: StoreCommand) -> None:
@@ -154,6 +163,8 @@ class _StoreBase(abc.ABC):
                 self.record_offer(command.record)
             case RecordAgentState():
                 self.record_agent_state(command.record)
+            case RecordWrapUp():
+                self.record_wrapup(command.record)
             case RecordTrace():
                 self.save_trace(command.call_uuid, command.trace)
             case _:
@@ -194,6 +205,11 @@ class MemoryCallStore(_StoreBase):
 
     def record_agent_state(self, rec: AgentStateRecord) -> None:
         self._agent_states.append(rec)
+
+    def record_wrapup(self, rec: WrapUpRecord) -> None:
+        call = self._calls.get(rec.call_uuid)
+        if call is not None:
+            self._calls[rec.call_uuid] = replace(call, wrapup_seconds=rec.seconds)
 
     def calls(
         self, *, since: float | None = None, until: float | None = None, queue: str | None = None
@@ -267,8 +283,9 @@ def _summarize(by: str, key: str | None, calls: list[CallRecord], sl_seconds: fl
     row: dict[str, Any] = {by: key, "offered": len(calls)}
     row.update({outcome: sum(rec.outcome == outcome for rec in calls) for outcome in OUTCOMES})
     row["avg_wait_seconds"] = sum(waits) / len(waits)
-    row["avg_talk_seconds"] = sum(rec.talk_seconds for rec in answered) / len(answered) if answered else None
-    row["avg_hold_seconds"] = sum(rec.hold_seconds for rec in answered) / len(answered) if answered else None
+    for part in ("talk", "hold", "wrapup"):
+        seconds = [getattr(rec, f"{part}_seconds") for rec in answered]
+        row[f"avg_{part}_seconds"] = sum(seconds) / len(seconds) if answered else None
     row["max_wait_seconds"] = max(waits)
     row["service_level"] = sum(rec.wait_seconds <= sl_seconds for rec in answered) / len(calls)
     return row
@@ -359,6 +376,7 @@ _INSERT_CALL = _insert_sql(
 _INSERT_OFFER = _insert_sql("offers", _OFFER_FIELDS)
 _INSERT_AGENT_STATE = _insert_sql("agent_states", _AGENT_STATE_FIELDS)
 _INSERT_TRACE = _insert_sql("traces", ("call_uuid", "step"))
+_SET_WRAPUP = "UPDATE calls SET wrapup_seconds = :seconds WHERE uuid = :uuid"
 _UPSERT_WAITING = _insert_sql(
     "waiting",
     ("uuid", "node", "queue", "entered_at", "priority", "data"),
@@ -371,6 +389,7 @@ SELECT {group} AS {group}, COUNT(*) AS offered, {outcome_counts},
     AVG(wait_seconds) AS avg_wait_seconds,
     AVG(CASE WHEN outcome = 'answered' THEN talk_seconds END) AS avg_talk_seconds,
     AVG(CASE WHEN outcome = 'answered' THEN hold_seconds END) AS avg_hold_seconds,
+    AVG(CASE WHEN outcome = 'answered' THEN wrapup_seconds END) AS avg_wrapup_seconds,
     MAX(wait_seconds) AS max_wait_seconds,
     SUM(outcome = 'answered' AND wait_seconds <= :sl_seconds) * 1.0 / COUNT(*) AS service_level
 FROM calls WHERE entered_at >= :since AND entered_at < :until
@@ -458,6 +477,10 @@ class SqliteCallStore(_StoreBase):
     def record_agent_state(self, rec: AgentStateRecord) -> None:
         params = {name: getattr(rec, name) for name in _AGENT_STATE_FIELDS}
         self._write(f"record a state of agent {rec.agent}", _INSERT_AGENT_STATE, params)
+
+    def record_wrapup(self, rec: WrapUpRecord) -> None:
+        params = {"uuid": rec.call_uuid, "seconds": rec.seconds}
+        self._write(f"record the wrap-up of call {rec.call_uuid}", _SET_WRAPUP, params)
 
     def calls(
         self, *, since: float | None = None, until: float | None = None, queue: str | None = None

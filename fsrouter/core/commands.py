@@ -135,6 +135,22 @@ class RecordAgentState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WrapUpRecord:
+    """An agent's wrap-up after an answered call, which completes that call's record (it ends after the call)."""
+
+    call_uuid: str
+    agent: str
+    queue: str
+    ended_at: float
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordWrapUp:
+    record: WrapUpRecord
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OfferRecord:
     """One offer of a call to an agent and how it ended (answered, or the failure cause)."""
 
@@ -161,7 +177,7 @@ class RecordTrace:
 
 
 EslCommand = Answer | PlayMusic | Originate | Bridge | Kill | Transfer
-StoreCommand = RecordCall | RecordAgentState | RecordOffer | RecordTrace
+StoreCommand = RecordCall | RecordAgentState | RecordWrapUp | RecordOffer | RecordTrace
 Command = EslCommand | StoreCommand
 
 OUTCOMES = ("answered", "abandoned", "overflowed", "closed", "timed_out", "rejected", "failed")

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
-from fsrouter.core.commands import AgentStateRecord, CallRecord, OfferRecord
+from fsrouter.core.commands import CallRecord, OfferRecord, WrapUpRecord
 from fsrouter.core.erlang import average_speed_of_answer, required_agents, service_level
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import QueueConfig
@@ -45,7 +45,6 @@ __all__ = [
     "KpiTracker",
     "Staffing",
     "WindowStats",
-    "WrapUp",
     "agent_occupancy",
     "is_agent_no_answer",
     "staffed_agents",
@@ -156,15 +155,6 @@ class Staffing:
     predicted_service_level: float
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WrapUp:
-    """A finished wrap-up, attributed to the queue of the agent's last call."""
-
-    agent: str
-    queue: str
-    seconds: float
-
-
 def _ratio(numerator: float, denominator: float) -> float | None:
     return numerator / denominator if denominator else None
 
@@ -205,8 +195,6 @@ class KpiTracker:
         self._horizon = max(windows.values())
         self._config: dict[str, QueueConfig] = {}
         self._buckets: dict[str, dict[int, _Tally]] = {}
-        self._last_queue: dict[str, str] = {}
-        self._wrapup_since: dict[str, float] = {}
 
     # ------------------------------------------------------------------ input
 
@@ -217,8 +205,6 @@ class KpiTracker:
     def record_call(self, record: CallRecord) -> None:
         """Count a finished call in its queue."""
         tally = self._bucket(record.queue, record.ended_at)
-        if record.agent is not None:
-            self._last_queue[record.agent] = record.queue
         if record.outcome in NOT_OFFERED_OUTCOMES:
             return
         if record.outcome == "abandoned" and record.wait_seconds < self.short_abandon_seconds:
@@ -246,18 +232,9 @@ class KpiTracker:
         if is_agent_no_answer(record.result):
             tally.agent_no_answers += 1
 
-    def record_agent_state(self, record: AgentStateRecord) -> WrapUp | None:
-        """Follow an agent's state; return the wrap-up this change ended, if any, so callers can count it."""
-        if record.state == AgentState.WRAP_UP.value:
-            self._wrapup_since[record.agent] = record.at
-            return None
-        since = self._wrapup_since.pop(record.agent, None)
-        queue = self._last_queue.get(record.agent)
-        if since is None or queue is None:
-            return None
-        wrapup = WrapUp(agent=record.agent, queue=queue, seconds=max(0.0, record.at - since))
-        self._bucket(queue, record.at).wrapup_seconds += wrapup.seconds
-        return wrapup
+    def record_wrapup(self, record: WrapUpRecord) -> None:
+        """Count an agent's wrap-up in the queue of the call it followed, when it ended."""
+        self._bucket(record.queue, record.ended_at).wrapup_seconds += record.seconds
 
     # ------------------------------------------------------------------ output
 

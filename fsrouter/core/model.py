@@ -75,6 +75,8 @@ class Agent:
     idle_since: float = 0.0
     ready_at: float = 0.0
     wrapup_until: float = 0.0
+    #: the answered call (uuid, queue) the agent is wrapping up, whose record gets the wrap-up time
+    wrapup_call: tuple[str, str] | None = None
     no_answer_count: int = 0
     calls_answered: int = 0
     offers_received: int = 0

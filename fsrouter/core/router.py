@@ -73,7 +73,9 @@ from fsrouter.core.commands import (
     RecordCall,
     RecordOffer,
     RecordTrace,
+    RecordWrapUp,
     Transfer,
+    WrapUpRecord,
 )
 from fsrouter.core.events import (
     AgentControl,
@@ -559,6 +561,7 @@ class Router:
             wrapup = self._queue_config_value(call.queue, "wrapup", 0.0)
         agent.wrapup_until = now + wrapup
         agent.idle_since = now + wrapup
+        agent.wrapup_call = (call.uuid, call.queue)
         commands = self._set_agent(agent, "call_ended", now, "call ended")
         if wrapup <= 0 and agent.state is AgentState.WRAP_UP:
             commands += self._set_agent(agent, "wrapup_done", now, "no wrap-up")
@@ -773,13 +776,32 @@ class Router:
     # ------------------------------------------------------------------ agents
 
     def _set_agent(self, agent: Agent, trigger: str, now: float, reason: str) -> list[Command]:
-        agent.enter(advance(AGENT_TRANSITIONS, agent.state, trigger), now)
+        state = advance(AGENT_TRANSITIONS, agent.state, trigger)
+        commands: list[Command] = []
+        if agent.state is AgentState.WRAP_UP and state is not AgentState.WRAP_UP:
+            commands += self._wrapup_over(agent, now)
+        agent.enter(state, now)
         self._update_routable(agent)
-        commands: list[Command] = [self._agent_record(agent.id, agent.state, now, reason)]
+        commands.append(self._agent_record(agent.id, agent.state, now, reason))
         if agent.logout_pending and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
             agent.logout_pending = False
             commands += self._set_agent(agent, "logout", now, "logout after call")
         return commands
+
+    @staticmethod
+    def _wrapup_over(agent: Agent, now: float) -> list[Command]:
+        """The wrap-up time of the call the agent leaves wrap-up for (however it ends: over, ready, break...)."""
+        if agent.wrapup_call is None:
+            return []
+        (call_uuid, queue), agent.wrapup_call = agent.wrapup_call, None
+        seconds = now - agent.since
+        if seconds <= 0:
+            return []
+        return [
+            RecordWrapUp(
+                record=WrapUpRecord(call_uuid=call_uuid, agent=agent.id, queue=queue, ended_at=now, seconds=seconds)
+            )
+        ]
 
     def _on_registration(self, event: AgentRegistration, now: float) -> list[Command]:
         agent_id = self._by_sip_user.get(event.user.split("@", 1)[0])

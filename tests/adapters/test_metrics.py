@@ -24,6 +24,8 @@ from fsrouter.core.commands import (
     RecordAgentState,
     RecordCall,
     RecordOffer,
+    RecordWrapUp,
+    WrapUpRecord,
 )
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.lifecycle import AgentState
@@ -238,11 +240,13 @@ def test_offers_and_no_answers_count_only_what_the_agent_could_pick_up(
     assert scene.value("fsrouter_agent_no_answer_ratio", queue="support", window="15m") == 0.4
 
 
-def test_wrap_up_ends_in_the_histogram_of_the_agents_last_queue(scene_and_metrics: tuple[Scene, Metrics]) -> None:
+def test_wrap_up_ends_in_the_histogram_of_the_queue_of_its_call(scene_and_metrics: tuple[Scene, Metrics]) -> None:
     scene, metrics = scene_and_metrics
-    metrics.observe(answered("sales", wait=2, talk=60, agent="1002", ended_at=NOW - 100))
-    metrics.observe(agent_state("1002", "wrap_up", NOW - 100))
-    metrics.observe(agent_state("1002", "available", NOW - 88))
+    call = answered("sales", wait=2, talk=60, agent="1002", ended_at=NOW - 100)
+    metrics.observe(call)
+    metrics.observe(agent_state("1002", "wrap_up", NOW - 100))  # agent states alone say nothing of wrap-up time
+    wrapup = WrapUpRecord(call_uuid=call.record.uuid, agent="1002", queue="sales", ended_at=NOW - 88, seconds=12.0)
+    metrics.observe(RecordWrapUp(record=wrapup))
 
     assert scene.value("fsrouter_wrapup_seconds_sum", queue="sales") == 12
     assert scene.value("fsrouter_wrapup_seconds_count", queue="sales") == 1
@@ -398,8 +402,8 @@ def scene_after_a_busy_quarter_hour() -> Scene:
     """Every metric fsrouter exports has a sample here (used by the dashboard and alert checks too)."""
     scene, metrics = make_scene()
     scripted_day(metrics)
-    metrics.observe(agent_state("1001", "wrap_up", NOW - 60))
-    metrics.observe(agent_state("1001", "available", NOW - 50))
+    wrapup = WrapUpRecord(call_uuid="uuid-support-5-100", agent="1001", queue="support", ended_at=NOW - 50, seconds=10)
+    metrics.observe(RecordWrapUp(record=wrapup))
     metrics.rules_reload(ok=True)
     metrics.esl_event("translated")
     scene.snapshot = replace(scene.snapshot, queues=(queue_view("support", available=1, on_call=1),))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from fsrouter.core.commands import (
     RecordAgentState,
     RecordCall,
     RecordOffer,
+    RecordWrapUp,
+    WrapUpRecord,
 )
 from fsrouter.errors import StoreError
 
@@ -143,6 +146,17 @@ def test_apply_hands_each_store_command_to_its_table(store: CallStore) -> None:
     assert store.calls() == [rec]
     assert store.offers() == [offer]
     assert store.agent_states() == [state]
+
+
+def test_a_wrap_up_completes_the_record_of_its_call_after_the_call_ended(store: CallStore) -> None:
+    rec = answered("c1", entered_at=T0, wait=3, talk=60, agent="alice")
+    store.apply(RecordCall(record=rec))
+    wrapup = WrapUpRecord(call_uuid="c1", agent="alice", queue="sales", ended_at=rec.ended_at + 12, seconds=12.0)
+
+    store.apply(RecordWrapUp(record=wrapup))
+    store.apply(RecordWrapUp(record=replace(wrapup, call_uuid="never-recorded")))  # nothing to complete
+
+    assert store.calls() == [replace(rec, wrapup_seconds=12.0)]
 
 
 def test_calls_come_in_order_of_entry_then_of_recording(store: CallStore) -> None:
@@ -283,7 +297,8 @@ def test_several_greenlets_writing_at_once_lose_nothing(store: CallStore) -> Non
 
 
 def record_scripted_day(store: CallStore) -> None:
-    """Ten sales calls: 8 answered (6 within 20 s, 20 s itself included, one held 40 s), 2 abandoned; waits sum
+    """Ten sales calls: 8 answered (6 within 20 s, 20 s itself included, one held 40 s, one
+    wrapped up 16 s), 2 abandoned; waits sum
     to 174 s.
 
     Two support calls, and two sales calls outside the reported range ``[T0, T0 + 1000)``.
@@ -291,7 +306,7 @@ def record_scripted_day(store: CallStore) -> None:
     sales = [
         answered("s1", entered_at=T0 + 0, wait=2, talk=60, agent="alice"),
         answered("s2", entered_at=T0 + 10, wait=5, talk=120, agent="alice", hold=40),
-        answered("s3", entered_at=T0 + 20, wait=10, talk=30, agent="bob"),
+        replace(answered("s3", entered_at=T0 + 20, wait=10, talk=30, agent="bob"), wrapup_seconds=16.0),
         answered("s4", entered_at=T0 + 30, wait=15, talk=90, agent="alice"),
         answered("s5", entered_at=T0 + 40, wait=19, talk=60, agent="bob"),
         answered("s6", entered_at=T0 + 50, wait=20, talk=60, agent="alice"),
@@ -332,6 +347,7 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
             "avg_wait_seconds": 17.4,
             "avg_talk_seconds": 60.0,
             "avg_hold_seconds": 5.0,
+            "avg_wrapup_seconds": 2.0,
             "max_wait_seconds": 40.0,
             "service_level": 0.6,
         },
@@ -344,6 +360,7 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
             "avg_wait_seconds": 32.0,
             "avg_talk_seconds": 100.0,
             "avg_hold_seconds": 20.0,
+            "avg_wrapup_seconds": 0.0,
             "max_wait_seconds": 60.0,
             "service_level": 0.5,
         },

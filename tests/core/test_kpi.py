@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from fsrouter.core.commands import AgentStateRecord, CallRecord, OfferRecord
+from fsrouter.core.commands import CallRecord, OfferRecord, WrapUpRecord
 from fsrouter.core.erlang import average_speed_of_answer, required_agents
 from fsrouter.core.kpi import (
     KpiTracker,
@@ -92,21 +92,12 @@ def test_asa_aht_and_overflow_rate_over_a_small_scripted_hour() -> None:
     assert stats.arrival_rate == 4 / 600  # the tracker has only run for 600 s of the 900 s window
 
 
-def test_wrap_up_time_comes_from_agent_states_and_counts_in_aht() -> None:
+def test_wrap_up_time_counts_in_the_aht_of_its_calls_queue() -> None:
     kpi = tracker()
     kpi.record_call(call("answered", entered_at=0, wait=5, talk=95, agent="1001"))  # ends at 100
-    assert kpi.record_agent_state(AgentStateRecord(agent="1001", state="wrap_up", at=100.0)) is None
-    wrapup = kpi.record_agent_state(AgentStateRecord(agent="1001", state="available", at=130.0))
+    kpi.record_wrapup(WrapUpRecord(call_uuid="call-0-5", agent="1001", queue="support", ended_at=130.0, seconds=30.0))
 
-    assert wrapup is not None
-    assert (wrapup.agent, wrapup.queue, wrapup.seconds) == ("1001", "support", 30.0)
     assert kpi.window("support", "15m", now=200.0).aht == 125.0  # 95 talk + 30 wrap-up
-
-
-def test_a_state_change_outside_wrap_up_is_not_a_wrap_up() -> None:
-    kpi = tracker()
-    assert kpi.record_agent_state(AgentStateRecord(agent="1001", state="break", at=10.0)) is None
-    assert kpi.record_agent_state(AgentStateRecord(agent="1001", state="available", at=20.0)) is None
 
 
 def test_closed_hours_calls_are_never_offered() -> None:

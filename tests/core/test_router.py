@@ -16,6 +16,7 @@ from fsrouter.core.commands import (
     RecordCall,
     RecordOffer,
     RecordTrace,
+    RecordWrapUp,
     Transfer,
 )
 from fsrouter.core.events import (
@@ -118,8 +119,15 @@ def test_a_call_is_answered_queued_offered_bridged_and_recorded() -> None:
 
     router.handle(Tick(), now=78.0)
     assert agent_state(router, "agent-1000") == "wrap_up"
-    router.handle(Tick(), now=78.2)
+    out = router.handle(Tick(), now=78.2)
     assert agent_state(router, "agent-1000") == "available"
+    [wrapup] = [c.record for c in out if isinstance(c, RecordWrapUp)]  # completes the call's record
+    assert (wrapup.call_uuid, wrapup.agent, wrapup.queue, wrapup.seconds) == (
+        "caller-1",
+        "agent-1000",
+        "support",
+        pytest.approx(5.1),
+    )
 
 
 def connected_call(router: Router, at: float) -> None:
@@ -140,6 +148,17 @@ def test_hold_time_is_counted_apart_from_talk_whichever_leg_is_held() -> None:
     [record] = records(router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=100.0))
 
     assert (record.hold_seconds, record.talk_seconds) == (40.0, 60.0)  # 30 s + 10 s held until the hang-up
+
+
+def test_an_agent_ready_before_the_end_of_wrap_up_records_the_wrap_up_it_took() -> None:
+    router = make_router("1000", wrapup=30.0)
+    connected_call(router, at=0.0)
+    router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=60.0)
+
+    out = router.handle(AgentControl(agent_id="agent-1000", action="ready"), now=72.0)
+
+    assert [c.record.seconds for c in out if isinstance(c, RecordWrapUp)] == [12.0]
+    assert not [c for c in router.handle(Tick(), now=95.0) if isinstance(c, RecordWrapUp)]  # only once
 
 
 def test_hold_events_of_a_caller_not_yet_connected_are_ignored() -> None:

@@ -50,6 +50,8 @@ def test_200_calls_with_every_kind_of_agent_and_caller(sim: Simulator, daemon_fa
         gevent.sleep(rng.uniform(0.0, 0.04))
 
     assert sim.wait_until(lambda: finished(sim, daemon, placed), timeout=120), "calls still in flight"
+    # wrap-ups complete the records of the last calls
+    assert sim.wait_until(lambda: all(a.state.value != "wrap_up" for a in daemon.router.agents.values()), timeout=5)
     records = {record.uuid: record for record in daemon.store.calls()}
     # every call that entered fsrouter ends with exactly one record and one outcome
     assert sorted(records) == sorted(placed)
@@ -64,6 +66,7 @@ def test_200_calls_with_every_kind_of_agent_and_caller(sim: Simulator, daemon_fa
             # hold is measured from the agent leg's CHANNEL_HOLD/UNHOLD and never counted as talk too
             assert (record.hold_seconds > 0) == (uuid in held), (uuid, record)
             assert record.talk_seconds + record.hold_seconds == pytest.approx(record.ended_at - record.answered_at)
+            assert record.wrapup_seconds > 0  # the agent's wrap-up (0.05 s in these rules), after the call
     # the busy / no-answer / rejecting / unregistered agents never took a call
     answered_by = Counter(r.agent for r in records.values() if r.outcome == "answered")
     assert not {"agent-1006", "agent-1007", "agent-1008", "agent-1010"} & set(answered_by)
