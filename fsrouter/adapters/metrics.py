@@ -212,6 +212,7 @@ class _SnapshotCollector(Collector):
         yield from self._kpi_gauges(snapshot)
         yield from self._process_gauges(snapshot)
         yield self._heals(snapshot)
+        yield self._overflows(snapshot)
 
     def _queue_gauges(self, snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
         waiting = _gauge("fsrouter_queue_waiting_calls", "Callers waiting for an agent now.", "queue")
@@ -343,6 +344,18 @@ class _SnapshotCollector(Collector):
         for kind in HEAL_KINDS:
             heals.add_metric((kind,), snapshot.heals.get(kind, 0))
         return heals
+
+    @staticmethod
+    def _overflows(snapshot: Snapshot) -> CounterMetricFamily:
+        overflows = CounterMetricFamily(
+            "fsrouter_overflows_total",
+            "Calls moved out of a queue by an overflow (queue full, no agents, escalation step), by target: "
+            "another queue, or an extension (those calls also end with outcome overflowed).",
+            labels=("queue", "to"),
+        )
+        for (queue, target), count in sorted(snapshot.overflows.items()):
+            overflows.add_metric((queue, target), count)
+        return overflows
 
 
 def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:

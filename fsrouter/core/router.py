@@ -168,8 +168,9 @@ class Router:
         self._random = random
         self._emit_traces = emit_traces
         self._on_heal = on_heal
-        #: calls moved out of each queue by overflow (to a queue or an extension), for metrics
-        self.overflows: Counter[str] = Counter()
+        #: calls moved out of a queue by overflow, by (queue, target queue or extension); every configured path
+        #: starts at 0 so that a first overflow shows in rate()
+        self.overflows: Counter[tuple[str, str]] = Counter()
         #: heals of the periodic reconciliation, by kind (every kind of ``HEAL_KINDS``, zeros included)
         self.heals: Counter[str] = Counter(dict.fromkeys(HEAL_KINDS, 0))
         self.rules = rules
@@ -246,6 +247,7 @@ class Router:
             rules_loaded_at=self.rules.loaded_at,
             draining=self.draining,
             heals=dict(self.heals),
+            overflows=dict(self.overflows),
         )
 
     def explain(self, call_uuid: str, now: float | None = None) -> list[Trace]:
@@ -269,6 +271,9 @@ class Router:
             if current is None or current.name != queue.strategy:
                 self._strategies[name] = make_strategy(queue.strategy)
         self._queues.update(rules.queues)
+        for name, queue in rules.queues.items():
+            for target in {queue.overflow, *(step.overflow for step in queue.escalation)} - {""}:
+                self.overflows.setdefault((name, target), 0)
         declared = {config.id: config for config in rules.agents}
         for position, (agent_id, config) in enumerate(declared.items()):
             agent = self.agents.get(agent_id)
@@ -431,7 +436,7 @@ class Router:
         """Send ``call`` to ``target``: another queue (it keeps its entry time, so its place in the order) or
         an extension (it leaves fsrouter with outcome ``overflowed``). Counted in ``overflows``."""
         origin = call.queue
-        self.overflows[origin] += 1
+        self.overflows[origin, target] += 1
         commands = self._trace(call, self._treatment_trace("overflow", call, origin, target, reason, now))
         if target in self.rules.queues:
             call.queue = target

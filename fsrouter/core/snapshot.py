@@ -64,3 +64,5 @@ class Snapshot:
     draining: bool
     #: heals by the periodic reconciliation since start, by kind (``HEAL_KINDS``)
     heals: Mapping[str, int] = field(default_factory=dict)
+    #: calls overflowed since start, by (queue, target queue or extension); configured paths listed at 0
+    overflows: Mapping[tuple[str, str], int] = field(default_factory=dict)

@@ -316,6 +316,16 @@ def test_reconciliation_heals_are_a_counter_by_kind_that_starts_at_zero_for_ever
     assert families["fsrouter_reconcile_heals"] == "counter"  # rate() and increase() apply
 
 
+def test_overflows_are_a_counter_by_queue_and_target(scene_and_metrics: tuple[Scene, Metrics]) -> None:
+    scene, _ = scene_and_metrics
+    scene.snapshot = replace(scene.snapshot, overflows={("support", "sales"): 3, ("sales", "4000"): 0})
+
+    assert scene.value("fsrouter_overflows_total", queue="support", to="sales") == 3
+    assert scene.value("fsrouter_overflows_total", queue="sales", to="4000") == 0  # configured, not used yet
+    families = {family.name: family.type for family in scene.registry.collect()}
+    assert families["fsrouter_overflows"] == "counter"
+
+
 def test_reloads_and_esl_events_are_counted_by_kind(scene_and_metrics: tuple[Scene, Metrics]) -> None:
     scene, metrics = scene_and_metrics
     metrics.rules_reload(ok=True)
