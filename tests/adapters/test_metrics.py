@@ -416,7 +416,9 @@ def scene_after_a_busy_quarter_hour() -> Scene:
     metrics.observe(RecordWrapUp(record=wrapup))
     metrics.rules_reload(ok=True)
     metrics.esl_event("translated")
-    scene.snapshot = replace(scene.snapshot, queues=(queue_view("support", available=1, on_call=1),))
+    scene.snapshot = replace(
+        scene.snapshot, queues=(queue_view("support", available=1, on_call=1),), overflows={("support", "sales"): 1}
+    )
     return scene
 
 

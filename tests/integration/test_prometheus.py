@@ -50,7 +50,8 @@ SERVICE_LEVEL_SECONDS = 0.3
 # the e2e queue, with a service-level threshold short enough that callers queued behind busy agents miss it
 SUPPORT_RULES = FAST_RULES.replace(
     "  support:\n",
-    f"  support:\n    service_level_seconds: {SERVICE_LEVEL_SECONDS}\n    service_level_target: 0.8\n",
+    f"  support:\n    service_level_seconds: {SERVICE_LEVEL_SECONDS}\n    service_level_target: 0.8\n"
+    "    max_waiting_calls: 1000\n    overflow: '4000'\n",  # a configured overflow path, never taken
 )
 AGENT_USERS = ["1000", "1001", "1002", "1003"]
 CALLS = 30
