@@ -117,3 +117,8 @@ class Agent:
             if state in _BUSY_STATES:
                 busy += span
         return busy / logged_in if logged_in > 0 else 0.0
+
+    def calls_taken(self, now: float, window: float) -> int:
+        """Calls the agent answered (entered ``on_call``) during the last ``window`` seconds."""
+        start = now - min(window, MAX_OCCUPANCY_WINDOW)
+        return sum(1 for at, state in self.history if state is AgentState.ON_CALL and start < at <= now)

@@ -101,6 +101,22 @@ def test_least_occupied_only_counts_the_queue_window() -> None:
     assert rung(park(router, "c3", now=1100.0)) == ["a"]
 
 
+def test_fewest_calls_only_counts_the_calls_of_the_queue_window() -> None:
+    router = router_for(agent("a"), agent("b"), strategy="fewest-calls", wrapup=0.0, occupancy_window=100.0)
+    control(router, "b", "break", now=0.0)
+    for n, start in enumerate((0.0, 20.0, 40.0)):  # a took three calls long ago ...
+        park(router, f"old-{n}", now=start)
+        talk(router, f"old-{n}", "a", start=start, end=start + 10.0)
+    control(router, "a", "break", now=900.0)
+    control(router, "b", "ready", now=900.0)
+    park(router, "recent", now=1000.0)
+    talk(router, "recent", "b", start=1000.0, end=1010.0)  # ... b one recently
+    control(router, "a", "ready", now=1020.0)
+
+    assert (router.agents["a"].calls_taken(1050.0, 100.0), router.agents["b"].calls_taken(1050.0, 100.0)) == (0, 1)
+    assert rung(park(router, "next", now=1050.0)) == ["a"]
+
+
 def test_skills_weighted_picks_the_best_weighted_score_and_skips_missing_skills() -> None:
     router = router_for(
         agent("fr-only", skills={"french": 5}),  # no english: excluded

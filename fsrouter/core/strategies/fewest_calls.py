@@ -1,4 +1,7 @@
-"""fewest-calls: the agent who has answered the fewest calls since the daemon started goes first."""
+"""fewest-calls: the agent who answered the fewest calls during the queue's ``occupancy_window`` goes first.
+
+A window (default one hour), not a count since the daemon started: a restart does not reset the balance, and
+an agent who just logged in after a busy morning is not flooded until they "catch up" with the others."""
 
 from __future__ import annotations
 
@@ -13,4 +16,5 @@ class FewestCalls(Stateless):
     name: ClassVar[str] = "fewest-calls"
 
     def rank(self, candidates: Sequence[Agent], call: Call, demand: Demand, now: float) -> list[tuple[Agent, float]]:
-        return best_first((agent, -float(agent.calls_answered)) for agent in candidates)
+        window = demand.queue.occupancy_window
+        return best_first((agent, -float(agent.calls_taken(now, window))) for agent in candidates)
