@@ -136,57 +136,101 @@ def _uuid_exists(model: CallModel, args: list[str]) -> str:
 
 
 def _show(model: CallModel, args: list[str]) -> str:
-    if args[:3] != ["channels", "as", "json"]:
+    """``show channels as json`` (the core db's ``channels`` table) or ``show calls as json`` (its
+    ``basic_calls`` view: one row per channel, a bridged pair as one row for its A leg with the B leg's
+    columns prefixed ``b_``). No row at all is ``{"row_count": 0}`` and a newline, as FreeSWITCH answers."""
+    if args[1:3] != ["as", "json"] or args[0] not in ("channels", "calls"):
         return "-USAGE: show channels as json\n"
     if not model.channels:
         return '{"row_count": 0}\n'
-    rows = []
-    for channel in model.channels.values():
-        created = channel.times.get("Channel-Created-Time", 0) // 1_000_000
-        profile = channel.profile
-        rows.append(
-            {
-                "uuid": channel.uuid,
-                "direction": channel.direction,
-                "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created)),
-                "created_epoch": str(created),
-                "name": channel.name,
-                "state": channel.state,
-                "cid_name": profile.get("Caller-ID-Name", ""),
-                "cid_num": profile.get("Caller-ID-Number", ""),
-                "ip_addr": "127.0.0.1",
-                "dest": profile.get("Destination-Number", ""),
-                "application": channel.variables.get("current_application", ""),
-                "application_data": channel.variables.get("current_application_data", ""),
-                "dialplan": "XML",
-                "context": "default",
-                "read_codec": "PCMU" if channel.has_media else "",
-                "read_rate": "8000" if channel.has_media else "",
-                "read_bit_rate": "64000" if channel.has_media else "",
-                "write_codec": "PCMU" if channel.has_media else "",
-                "write_rate": "8000" if channel.has_media else "",
-                "write_bit_rate": "64000" if channel.has_media else "",
-                "secure": "",
-                "hostname": model.boot.hostname,
-                "presence_id": channel.presence_id or "",
-                "presence_data": "",
-                "accountcode": "",
-                "callstate": channel.call_state,
-                "callee_name": "",
-                "callee_num": "",
-                "callee_direction": "",
-                "call_uuid": "",
-                "sent_callee_name": "",
-                "sent_callee_num": "",
-                "initial_cid_name": profile.get("Caller-ID-Name", ""),
-                "initial_cid_num": profile.get("Caller-ID-Number", ""),
-                "initial_ip_addr": "127.0.0.1",
-                "initial_dest": profile.get("Destination-Number", ""),
-                "initial_dialplan": "XML",
-                "initial_context": "default",
-            }
-        )
+    if args[0] == "channels":
+        rows = [_channel_row(model, channel) for channel in model.channels.values()]
+    else:
+        b_legs = {b_leg.uuid for channel in model.channels.values() if (b_leg := _bridged_to(channel)) is not None}
+        rows = [_call_row(model, channel) for channel in model.channels.values() if channel.uuid not in b_legs]
     return json.dumps({"row_count": len(rows), "rows": rows}, separators=(",", ":"))
+
+
+def _bridged_to(channel: Channel) -> Channel | None:
+    """The B leg bridged to A leg ``channel``: FreeSWITCH's ``calls`` table gets the pair on CHANNEL_BRIDGE (when
+    the bridge time is marked) and loses it on CHANNEL_UNBRIDGE (the simulator then destroys both legs)."""
+    if channel.other_type != "originatee" or "Channel-Bridged-Time" not in channel.times:
+        return None
+    return channel.other
+
+
+def _call_uuid(channel: Channel) -> str:
+    """The ``call_uuid`` column: empty until a bridge, then the A leg's Channel-Call-UUID on both legs."""
+    a_leg = channel if _bridged_to(channel) is not None else channel.other
+    if a_leg is None or _bridged_to(a_leg) is None:
+        return ""
+    return a_leg.variables.get("call_uuid", a_leg.uuid)
+
+
+def _channel_row(model: CallModel, channel: Channel) -> dict[str, str]:
+    created = channel.times.get("Channel-Created-Time", 0) // 1_000_000
+    profile = channel.profile
+    return {
+        "uuid": channel.uuid,
+        "direction": channel.direction,
+        "created": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created)),
+        "created_epoch": str(created),
+        "name": channel.name,
+        "state": channel.state,
+        "cid_name": profile.get("Caller-ID-Name", ""),
+        "cid_num": profile.get("Caller-ID-Number", ""),
+        "ip_addr": "127.0.0.1",
+        "dest": profile.get("Destination-Number", ""),
+        "application": channel.variables.get("current_application", ""),
+        "application_data": channel.variables.get("current_application_data", ""),
+        "dialplan": "XML",
+        "context": "default",
+        "read_codec": "PCMU" if channel.has_media else "",
+        "read_rate": "8000" if channel.has_media else "",
+        "read_bit_rate": "64000" if channel.has_media else "",
+        "write_codec": "PCMU" if channel.has_media else "",
+        "write_rate": "8000" if channel.has_media else "",
+        "write_bit_rate": "64000" if channel.has_media else "",
+        "secure": "",
+        "hostname": model.boot.hostname,
+        "presence_id": channel.presence_id or "",
+        "presence_data": "",
+        "accountcode": "",
+        "callstate": channel.call_state,
+        "callee_name": "",
+        "callee_num": "",
+        "callee_direction": "",
+        "call_uuid": _call_uuid(channel),
+        "sent_callee_name": "",
+        "sent_callee_num": "",
+        "initial_cid_name": profile.get("Caller-ID-Name", ""),
+        "initial_cid_num": profile.get("Caller-ID-Number", ""),
+        "initial_ip_addr": "127.0.0.1",
+        "initial_dest": profile.get("Destination-Number", ""),
+        "initial_dialplan": "XML",
+        "initial_context": "default",
+    }
+
+
+#: ``basic_calls`` columns of each leg, in FreeSWITCH's order (the B leg's carry a ``b_`` prefix and no call_uuid
+#: or hostname)
+_CALL_COLUMNS = (
+    "uuid direction created created_epoch name state cid_name cid_num ip_addr dest presence_id presence_data "
+    "accountcode callstate callee_name callee_num callee_direction call_uuid hostname sent_callee_name "
+    "sent_callee_num"
+).split()
+_B_LEG_COLUMNS = [column for column in _CALL_COLUMNS if column not in ("call_uuid", "hostname")]
+
+
+def _call_row(model: CallModel, channel: Channel) -> dict[str, str]:
+    a_row = _channel_row(model, channel)
+    row = {column: a_row[column] for column in _CALL_COLUMNS}
+    b_leg = _bridged_to(channel)
+    b_row = _channel_row(model, b_leg) if b_leg is not None else {}
+    row.update({f"b_{column}": b_row.get(column, "") for column in _B_LEG_COLUMNS})
+    bridged_at = channel.times.get("Channel-Bridged-Time", 0) // 1_000_000
+    row["call_created_epoch"] = str(bridged_at) if b_leg is not None else ""
+    return row
 
 
 def _status(model: CallModel, args: list[str]) -> str:

@@ -140,6 +140,8 @@ class CallModel:
         channel.variables["current_application"] = app
         if data:
             channel.variables["current_application_data"] = data
+        else:  # as in the captures: an application without data (park) leaves none of the previous one's
+            channel.variables.pop("current_application_data", None)
         self._emit("CHANNEL_EXECUTE", channel, trailing=self._app_headers(app, data, app_uuid, None))
         return app_uuid
 

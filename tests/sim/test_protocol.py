@@ -112,6 +112,57 @@ def test_api_replies_on_live_channels_match_the_captures(sim: Simulator, client:
     assert client.api(f"uuid_kill {caller}").raw == fixture("uuid_kill_ok")
 
 
+#: columns that differ from one FreeSWITCH, channel or second to the next
+PER_INSTANCE_COLUMNS = {"uuid", "created", "created_epoch", "hostname"}
+
+
+def listing(client: RawEslClient, what: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = json.loads(client.api(f"show {what} as json").body)["rows"]
+    return rows
+
+
+def captured_row(name: str) -> dict[str, str]:
+    row: dict[str, str] = json.loads(fixture(name).split(b"\n\n", 1)[1])["rows"][0]
+    return row
+
+
+def test_listings_of_a_parked_caller_match_the_captures_column_for_column(sim: Simulator, client: RawEslClient) -> None:
+    """The captured caller (2000 to 5003, parked, not answered) listed by ``show channels`` and ``show calls``."""
+    sim.place_call(caller_number="2000", destination="5003")
+
+    for what, capture in (("channels", "show_channels_json"), ("calls", "show_calls_json")):
+        [row] = listing(client, what)
+        real = captured_row(capture)
+        assert list(row) == list(real), what
+        assert {k: v for k, v in row.items() if k not in PER_INSTANCE_COLUMNS} == {
+            k: v for k, v in real.items() if k not in PER_INSTANCE_COLUMNS
+        }, what
+
+
+def test_show_calls_lists_a_bridged_pair_as_one_row_for_its_a_leg(sim: Simulator, client: RawEslClient) -> None:
+    """The ``basic_calls`` view: one row per channel, except a bridged pair, which is one row for the A leg
+    (``uuid_bridge``'s first) with the B leg in the ``b_`` columns; ``show channels`` then gives both legs the
+    A leg's call uuid (CHANNEL_BRIDGE's Channel-Call-UUID)."""
+    sim.add_agent("1000", answer_after=0.01)
+    caller = sim.place_call(answer=True)
+    leg = "1" * 8
+    client.command("bgapi originate {origination_uuid=" + leg + "}user/1000 &park()")
+    assert sim.wait_until(lambda: leg in sim.agent_legs and sim.agent_legs[leg].answered_at is not None)
+    apart = listing(client, "calls")
+    assert sorted((row["uuid"], row["callstate"], row["b_uuid"], row["call_created_epoch"]) for row in apart) == sorted(
+        [(caller, "ACTIVE", "", ""), (leg, "ACTIVE", "", "")]
+    )
+
+    assert client.api(f"uuid_bridge {caller} {leg}").body == f"+OK {leg}\n".encode()
+    assert sim.wait_until(lambda: sim.calls[caller].bridged_to == leg)
+
+    [pair] = listing(client, "calls")
+    assert list(pair) == list(captured_row("show_calls_json"))
+    assert (pair["uuid"], pair["b_uuid"], pair["callstate"], pair["b_callstate"]) == (caller, leg, "ACTIVE", "ACTIVE")
+    assert pair["call_created_epoch"].isdigit()
+    assert {row["uuid"]: row["call_uuid"] for row in listing(client, "channels")} == {caller: caller, leg: caller}
+
+
 def test_bgapi_uses_the_job_uuid_chosen_by_the_client(sim: Simulator, client: RawEslClient) -> None:
     client.send("bgapi version\nJob-UUID: my-job-1")
     reply = client.read_until("command/reply")
