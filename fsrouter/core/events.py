@@ -135,7 +135,8 @@ class NodeUp:
     node: str
     core_uuid: str
     live_uuids: frozenset[str] = frozenset()
-    #: live channels that are answered (callstate ACTIVE/HELD): an agent leg that answered while we were away
+    #: live channels that are answered (callstate ACTIVE or HELD): a caller or an agent leg answered while we were
+    #: away
     answered_uuids: frozenset[str] = frozenset()
 
 
@@ -148,10 +149,11 @@ class NodeDown:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelsAudited:
-    """What a connected node has, listed at ``taken_at`` by the periodic audit (``show channels``).
+    """What a connected node has, listed at ``taken_at`` by the periodic audit (``show channels``, ``show calls``).
 
     The router compares it with what it tracks on that node, to heal what it missed while connected: a
-    hang-up whose event was lost, an agent leg it does not know (one a previous fsrouter process left).
+    hang-up, an answer or a bridge whose event was lost, an agent leg it does not know (one a previous fsrouter
+    process left).
     """
 
     node: str
@@ -160,6 +162,10 @@ class ChannelsAudited:
     #: live channels tagged as fsrouter agent legs (``fsrouter_leg=agent``) that ring or are answered and
     #: parked: not in a conversation (a bridged leg is someone talking, whoever rang it)
     agent_legs: frozenset[str] = frozenset()
+    #: live channels that are answered (callstate ACTIVE or HELD; an early-media leg still rings)
+    answered_uuids: frozenset[str] = frozenset()
+    #: the pairs of channels bridged together, each as a set of its two uuids
+    bridged: frozenset[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

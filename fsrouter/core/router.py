@@ -30,18 +30,24 @@ cancelled, or timed out by the watchdog in ``_on_tick``), so no agent stays RESE
 
 Reconciliation
 --------------
-The router's picture can drift from FreeSWITCH's: a hang-up whose event was lost, an agent leg left ringing or
-parked by a previous fsrouter process. After a (re)connect, ``NodeUp`` lists what the node has and whatever the
-router tracks and the node no longer has ended while we were away. While connected, the daemon audits each node
-periodically (``ChannelsAudited``), and the same comparison ends, as its lost hang-up would have, a caller
-(``call_gone``), an offer's agent leg (``offer_leg_gone``) or a conversation's agent leg (``agent_leg_gone``)
-that the node no longer has, and kills the agent legs tagged as ours that the router does not know
-(``orphan_leg``). Each heal is counted in ``heals`` and told to ``on_heal``.
+The router's picture can drift from FreeSWITCH's: a hang-up, answer or bridge whose event was lost, an agent leg
+left ringing or parked by a previous fsrouter process. After a (re)connect, ``NodeUp`` lists what the node has:
+whatever the router tracks and the node no longer has ended while we were away, whatever it answered meanwhile
+moves on. While connected, the daemon audits each node periodically (``ChannelsAudited``), and the same
+comparisons heal, by doing what the lost event would have done: a caller (``call_gone``), an offer's agent leg
+(``offer_leg_gone``) or a conversation's agent leg (``agent_leg_gone``) that the node no longer has ends; a
+caller or offered agent leg the node answered (``answer_lost``) is answered, and bridged once both are; a
+connecting call whose legs the node bridged (``bridge_lost``) is talking. The agent legs tagged as ours that the
+router does not know are killed (``orphan_leg``). Each heal is counted in ``heals`` and told to ``on_heal``.
 
 An audit only judges what existed before its listing was taken (a caller parked just after it is not missing),
-and only what two audits in a row found is healed: a hang-up event may still be on its way when the listing is
-taken, a leg just originated may not be listed yet, a leg just killed may still be. A listing taken before the
-node's last ``NodeUp`` is ignored: that reconciliation is newer.
+and only what two audits in a row found is healed: an event may still be on its way when the listing is taken,
+a leg just originated may not be listed yet, a leg just killed may still be. A listing taken before the node's
+last ``NodeUp`` is ignored: that reconciliation is newer. One sighting is enough only where waiting for the
+second would settle a call wrongly for good: the ring watchdog does not time out a leg the last audit found
+answered, it answers it; a hang-up does not end as abandoned a call whose legs the last audit found bridged, the
+caller talked. An answer or bridge reported by the audit stays true while its channels live, so no time rule
+applies to it.
 
 There is no "stuck agent" heal because no agent can be stuck on its own: an agent is RESERVED only while its
 ``ringing`` legs are offers the router tracks, and ON_CALL only while the call in ``call_uuid`` is tracked with
@@ -191,8 +197,9 @@ class Router:
         self._nodes_connected: dict[str, bool] = {}
         #: when each node's last NodeUp was handled: audits listed before it are stale
         self._node_up_at: dict[str, float] = {}
-        #: what the last audit of each node found out of step, healed if the next audit finds it again
-        self._drift: dict[str, frozenset[Heal]] = {}
+        #: what the last audit of each node found out of step, healed if the next audit finds it again, with when
+        #: the first of the audits in a row that found it was listed
+        self._drift: dict[str, dict[Heal, float]] = {}
         self.draining = False
         #: uuids of calls that already have their record (insertion-ordered, bounded)
         self._recently_ended: dict[str, None] = {}
@@ -527,16 +534,26 @@ class Router:
             call.held_since = None
 
     def _on_hangup(self, event: ChannelHungUp, now: float) -> list[Command]:
+        commands = self._bridge_if_sighted(event.uuid, now)
         call = self.calls.get(event.uuid)
         if call is not None:
-            return self._caller_gone(call, now, event.cause)
+            return commands + self._caller_gone(call, now, event.cause)
         offer = self._legs.get(event.uuid)
         if offer is not None:
-            return self._offer_failed(offer, now, event.cause)
+            return commands + self._offer_failed(offer, now, event.cause)
         talking = self._call_of_agent_leg(event.uuid)
         if talking is not None and talking.state is CallState.TALKING:
-            return self._end_call(talking, "answered", now, event.cause)
-        return []
+            return commands + self._end_call(talking, "answered", now, event.cause)
+        return commands
+
+    def _bridge_if_sighted(self, channel: str, now: float) -> list[Command]:
+        """Before the hang-up of ``channel`` ends a call still connecting: if the last audit found its caller and
+        agent leg bridged, they talked and its CHANNEL_BRIDGE was lost."""
+        offer = self._legs.get(channel)
+        call = self.calls.get(channel if offer is None else offer.call_uuid)
+        if call is None or call.state is not CallState.CONNECTING or call.agent_leg is None:
+            return []
+        return self._heal_if_sighted(Heal("bridge_lost", call.node, call.agent_leg, call.uuid), now)
 
     def _caller_gone(self, call: Call, now: float, cause: str) -> list[Command]:
         if call.state is CallState.TALKING:
@@ -839,8 +856,13 @@ class Router:
             if agent.state is AgentState.WRAP_UP and agent.wrapup_until <= now:
                 commands += self._set_agent(agent, "wrapup_done", now, "wrap-up over")
         for offer in list(self._legs.values()):
+            if offer.leg_uuid not in self._legs:  # cancelled by a leg of its call or agent healed answered above
+                continue
             ring_timeout = self._queue_config_value(self.calls[offer.call_uuid].queue, "ring_timeout", 20.0)
             if not offer.answered and now - offer.offered_at > ring_timeout + OFFER_GRACE_SECONDS:
+                commands += self._heal_if_sighted(Heal("answer_lost", offer.node, offer.leg_uuid, offer.call_uuid), now)
+                if offer.answered:  # the last audit found the agent had answered: no timeout
+                    continue
                 commands.append(Kill(node=offer.node, uuid=offer.leg_uuid, cause="ORIGINATOR_CANCEL"))
                 commands += self._offer_failed(offer, now, "NO_ANSWER")
         for call in list(self.calls.values()):
@@ -888,15 +910,10 @@ class Router:
                 # the bridge went out before the drop: FreeSWITCH has both legs, so they are talking
                 commands += self._mark_talking(call, now)
         for call in calls:
-            if call.uuid in event.answered_uuids:
-                call.answered = True
-            elif not call.answered:
+            if not call.answered and call.uuid not in event.answered_uuids:
                 commands.append(Answer(node=call.node, uuid=call.uuid))  # the first answer may have been lost
-        for offer in [o for o in self._legs.values() if o.node == event.node]:
-            if offer.leg_uuid in event.answered_uuids and not offer.answered and offer.leg_uuid in self._legs:
-                commands += self._agent_answered(offer, now)
-        for call in calls:
-            commands += self._bridge_if_ready(call)  # an agent answered before the drop, the caller since
+        for unheard in self._answers_unheard(event.node, event.answered_uuids):
+            commands += self._on_answered(ChannelAnswered(node=event.node, uuid=unheard.channel), now)
         return commands
 
     def _node_restarted(self, node: str, now: float) -> list[Command]:
@@ -918,23 +935,43 @@ class Router:
             return []  # listed before the last (re)connect: the NodeUp reconciliation is newer
         known_legs = self._legs.keys() | {call.agent_leg for call in self.calls.values() if call.agent_leg}
         found = self._gone(event.node, event.live_uuids, seen_before=event.taken_at)
+        found += self._answers_unheard(event.node, event.answered_uuids)
+        found += self._bridges_unheard(event.node, event.bridged)
         found += [Heal("orphan_leg", event.node, leg) for leg in sorted(event.agent_legs - known_legs)]
-        found_before = self._drift.get(event.node, frozenset())
-        self._drift[event.node] = frozenset(found)
+        found_before = self._drift.get(event.node, {})
+        self._drift[event.node] = drift = {heal: found_before.get(heal, event.taken_at) for heal in found}
         commands: list[Command] = []
         for heal in found:
-            if heal not in found_before:
-                continue
-            if heal.kind == "orphan_leg":
-                healed: list[Command] = [Kill(node=heal.node, uuid=heal.channel, cause="NORMAL_CLEARING")]
-            else:
-                healed = self._end_unheard(heal, now, MISSED_HANGUP)
-            if healed:  # nothing when an earlier heal of this audit already ended it
-                self.heals[heal.kind] += 1
-                if self._on_heal is not None:
-                    self._on_heal(heal)
-                commands += healed
+            if heal in found_before:
+                commands += self._heal(heal, now, seen_at=drift[heal])
         return commands
+
+    def _heal_if_sighted(self, heal: Heal, now: float) -> list[Command]:
+        """Heal now what the last audit of the node found once, because what is about to happen would otherwise
+        settle the call for good as if the lost event had never happened (module docstring)."""
+        seen_at = self._drift.get(heal.node, {}).get(heal)
+        return [] if seen_at is None else self._heal(heal, now, seen_at=seen_at)
+
+    def _heal(self, heal: Heal, now: float, *, seen_at: float) -> list[Command]:
+        """Heal, count and tell ``on_heal``; nothing when an earlier heal or a late event settled it meanwhile.
+
+        A lost bridge is dated ``seen_at``, when a listing first showed it: it happened no later."""
+        if heal.kind == "orphan_leg":
+            healed: list[Command] | None = [Kill(node=heal.node, uuid=heal.channel, cause="NORMAL_CLEARING")]
+        elif heal.kind not in _PROGRESS_KINDS:
+            healed = self._end_unheard(heal, now, MISSED_HANGUP) or None
+        elif not self._unheard(heal):
+            healed = None
+        elif heal.kind == "answer_lost":
+            healed = self._on_answered(ChannelAnswered(node=heal.node, uuid=heal.channel), now)
+        else:
+            healed = self._mark_talking(self.calls[heal.call or ""], seen_at)
+        if healed is None:
+            return []
+        self.heals[heal.kind] += 1
+        if self._on_heal is not None:
+            self._on_heal(heal)
+        return healed
 
     def _gone(self, node: str, live: frozenset[str], *, seen_before: float) -> list[Heal]:
         """What the router tracks on ``node`` that existed before ``seen_before`` (by its own timestamps) and is
@@ -962,6 +999,35 @@ class Router:
     def _end_unheard(self, gone: Heal, now: float, cause: str) -> list[Command]:
         """End a channel found gone exactly as its hang-up event, had it arrived, would have ended it."""
         return self._on_hangup(ChannelHungUp(node=gone.node, uuid=gone.channel, cause=cause), now)
+
+    def _answers_unheard(self, node: str, answered: frozenset[str]) -> list[Heal]:
+        """The callers, then the offered agent legs, on ``node`` that it lists ``answered`` and the router does
+        not know to be."""
+        callers = [Heal("answer_lost", node, c.uuid, c.uuid) for c in self.calls.values() if c.node == node]
+        legs = [Heal("answer_lost", node, o.leg_uuid, o.call_uuid) for o in self._legs.values() if o.node == node]
+        return [heal for heal in callers + legs if heal.channel in answered and self._unheard(heal)]
+
+    def _bridges_unheard(self, node: str, bridged: frozenset[frozenset[str]]) -> list[Heal]:
+        """The calls on ``node`` still connecting whose caller and agent leg it lists ``bridged`` together."""
+        candidates = [
+            Heal("bridge_lost", node, c.agent_leg, c.uuid)
+            for c in self.calls.values()
+            if c.node == node and c.agent_leg is not None
+        ]
+        return [heal for heal in candidates if frozenset((heal.call, heal.channel)) in bridged and self._unheard(heal)]
+
+    def _unheard(self, heal: Heal) -> bool:
+        """Whether the router still misses the answer or bridge ``heal`` is about (a heal or a late event may have
+        brought it since it was found)."""
+        call = self.calls.get(heal.call or "")
+        if call is None:
+            return False
+        if heal.kind == "bridge_lost":
+            return call.state is CallState.CONNECTING and call.agent_leg == heal.channel
+        if heal.channel == call.uuid:
+            return not call.answered
+        offer = call.offers.get(heal.channel)
+        return offer is not None and not offer.answered
 
     def _on_stop_taking_calls(self, event: StopTakingCalls, now: float) -> list[Command]:
         self.draining = True
@@ -1059,4 +1125,6 @@ class Router:
 
 #: states in which a call still waits for an agent (an offer may be ringing)
 _QUEUED = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
+#: heals of an answer or a bridge FreeSWITCH made without the router hearing of it
+_PROGRESS_KINDS = ("answer_lost", "bridge_lost")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-HEAL_KINDS = ("call_gone", "offer_leg_gone", "agent_leg_gone", "orphan_leg")
+HEAL_KINDS = ("call_gone", "offer_leg_gone", "agent_leg_gone", "answer_lost", "bridge_lost", "orphan_leg")
 """What the periodic reconciliation heals (``Router`` module docstring): a caller, a ringing or answered agent
-leg, or the agent leg of a conversation that FreeSWITCH no longer has; an agent leg fsrouter does not know."""
+leg, or the agent leg of a conversation that FreeSWITCH no longer has; a caller or agent leg FreeSWITCH answered,
+a caller and agent leg it bridged, without fsrouter hearing of it; an agent leg fsrouter does not know."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

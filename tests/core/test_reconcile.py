@@ -1,7 +1,8 @@
 """Periodic reconciliation: audits of a connected node in, exact commands and counted heals out (fake clock).
 
 An audit (``ChannelsAudited``) lists what FreeSWITCH has at ``taken_at``; the router heals what two audits in a
-row found out of step with its picture, and only judges what existed before the listing was taken.
+row found out of step with its picture, and only judges what existed before the listing was taken. A lost answer
+or bridge found once is healed at once only where waiting would settle the call wrongly (ring watchdog, hang-up).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from fsrouter.core.commands import (
     AgentStateRecord,
+    Answer,
     Bridge,
     CallRecord,
     Command,
@@ -27,6 +29,7 @@ from fsrouter.core.commands import (
 )
 from fsrouter.core.events import (
     AgentControl,
+    CallParked,
     ChannelAnswered,
     ChannelBridged,
     ChannelHungUp,
@@ -60,13 +63,31 @@ def connected_router(
 
 
 def audit(
-    router: Router, taken_at: float, now: float, live: Iterable[str] = (), agent_legs: Iterable[str] = ()
+    router: Router,
+    taken_at: float,
+    now: float,
+    live: Iterable[str] = (),
+    agent_legs: Iterable[str] = (),
+    answered: Iterable[str] = (),
+    bridged: Iterable[tuple[str, str]] = (),
 ) -> list[Command]:
-    """The node listed ``live`` and ``agent_legs`` at ``taken_at``; the router hears of it at ``now``."""
+    """The node listed ``live`` channels, ``agent_legs``, ``answered`` channels and ``bridged`` pairs (all of them
+    live) at ``taken_at``; the router hears of it at ``now``."""
+    answered, bridged = list(answered), list(bridged)
     event = ChannelsAudited(
-        node=NODE, taken_at=taken_at, live_uuids=frozenset([*live, *agent_legs]), agent_legs=frozenset(agent_legs)
+        node=NODE,
+        taken_at=taken_at,
+        live_uuids=frozenset([*live, *agent_legs, *answered, *itertools.chain.from_iterable(bridged)]),
+        agent_legs=frozenset(agent_legs),
+        answered_uuids=frozenset(answered),
+        bridged=frozenset(frozenset(pair) for pair in bridged),
     )
     return router.handle(event, now)
+
+
+def park_unanswered(router: Router, uuid: str, now: float) -> list[Command]:
+    """A caller the dialplan parked without answering it: the router answers it."""
+    return router.handle(CallParked(node=NODE, uuid=uuid, variables={"fsrouter_queue": "support"}), now)
 
 
 def ended(commands: list[Command]) -> list[CallRecord]:
@@ -81,7 +102,14 @@ def test_nothing_drifted_means_no_command_and_no_count() -> None:
     park(router, "ringing", now=3.0)  # rings b on leg-2
 
     for taken_at in (30.0, 60.0, 90.0):
-        listed = audit(router, taken_at, taken_at + 0.1, live=["talking", "ringing"], agent_legs=["leg-1", "leg-2"])
+        listed = audit(
+            router,
+            taken_at,
+            taken_at + 0.1,
+            agent_legs=["leg-2"],  # ringing; leg-1 is bridged: not an idle agent leg
+            answered=["talking", "leg-1", "ringing"],
+            bridged=[("talking", "leg-1")],
+        )
         assert listed == []
 
     assert router.snapshot(now=91.0).heals == dict.fromkeys(HEAL_KINDS, 0)  # every kind, zeros included
@@ -211,6 +239,140 @@ def test_a_conversation_whose_agent_leg_vanished_ends_answered_and_the_agent_wra
     assert router.heals == Counter(agent_leg_gone=1)
 
 
+def test_a_caller_whose_answer_was_lost_is_bridged_once_two_audits_found_it_answered() -> None:
+    healed: list[Heal] = []
+    router = connected_router("a", healed=healed)
+    assert Answer(node=NODE, uuid="caller-1") in park_unanswered(router, "caller-1", now=1.0)  # and rings a on leg-1
+    assert router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=2.0) != []  # a answers: on call
+    # the caller's CHANNEL_ANSWER is lost: no bridge to a caller the router believes unanswered
+    assert router.calls["caller-1"].state is CallState.CONNECTING
+
+    answered = ["caller-1", "leg-1"]
+    assert audit(router, 30.0, 30.1, answered=answered) == []
+    out = audit(router, 60.0, 60.1, answered=answered)
+
+    assert out == [Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1")]
+    assert router.heals == Counter(answer_lost=1)
+    assert healed == [Heal("answer_lost", NODE, "caller-1", "caller-1")]
+    # healed once: the event arriving late or more audits bridge nothing twice
+    assert router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=60.2) == []
+    assert audit(router, 90.0, 90.1, answered=answered) == []
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=90.2)
+    [record] = ended(router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=120.0))
+    assert (record.outcome, record.agent, record.answered_at) == ("answered", "a", 90.2)
+    assert router.heals == Counter(answer_lost=1)
+
+
+def test_an_agent_leg_whose_answer_was_lost_is_bridged_once_two_audits_found_it_answered() -> None:
+    healed: list[Heal] = []
+    router = connected_router("a", healed=healed)
+    park(router, "caller-1", now=1.0)  # answered by the dialplan; rings a on leg-1
+
+    answered = ["caller-1", "leg-1"]
+    assert audit(router, 5.0, 5.1, answered=answered) == []
+    out = audit(router, 10.0, 10.1, answered=answered)
+
+    assert out == [
+        RecordAgentState(record=AgentStateRecord(agent="a", state="on_call", at=10.1, reason="answered offer")),
+        Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1"),
+    ]
+    assert router.heals == Counter(answer_lost=1)
+    assert healed == [Heal("answer_lost", NODE, "leg-1", "caller-1")]
+    assert router.handle(Tick(), now=40.0) == []  # past the ring watchdog: an answered leg is never timed out
+
+
+def test_the_ring_watchdog_answers_a_leg_the_last_audit_found_answered_instead_of_timing_it_out() -> None:
+    """With audits every 30 s the second one comes after the watchdog (ring timeout 20 s + 10 s of grace): one
+    sighting must do, or an agent who answered is hung up on and counted as a no-answer."""
+    router = connected_router("a", "b")
+    park(router, "caller-1", now=1.0)  # rings a on leg-1
+    park(router, "caller-2", now=1.0)  # rings b on leg-2
+    assert audit(router, 25.0, 25.1, answered=["caller-1", "caller-2", "leg-1"]) == []  # leg-2 still rings
+
+    out = router.handle(Tick(), now=31.5)
+
+    assert [c for c in out if isinstance(c, Bridge | Kill)] == [
+        Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1"),
+        Kill(node=NODE, uuid="leg-2", cause="ORIGINATOR_CANCEL"),
+    ]
+    assert (router.agents["a"].state, router.agents["a"].no_answer_count) == (AgentState.ON_CALL, 0)
+    assert router.agents["b"].no_answer_count == 1
+    # healed once: the next audit finds the same listing and bridges nothing more (b is offered caller-2 again)
+    later = audit(router, 55.0, 55.1, answered=["caller-1", "caller-2", "leg-1"])
+    assert [c for c in later if isinstance(c, Bridge | Kill)] == []
+    assert router.heals == Counter(answer_lost=1)
+
+
+def test_a_lost_bridge_is_talking_once_two_audits_found_the_legs_bridged_from_the_first_listing_on() -> None:
+    healed: list[Heal] = []
+    router = connected_router("a", healed=healed, wrapup=5.0)
+    park(router, "caller-1", now=1.0)  # rings a on leg-1
+    assert Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1") in router.handle(
+        ChannelAnswered(node=NODE, uuid="leg-1"), now=2.0
+    )
+    # the CHANNEL_BRIDGE is lost: the call stays connecting
+
+    answered, bridged = ["caller-1", "leg-1"], [("caller-1", "leg-1")]
+    assert audit(router, 30.0, 30.1, answered=answered, bridged=bridged) == []
+    out = audit(router, 60.0, 60.1, answered=answered, bridged=bridged)
+
+    assert out == [  # talking since the first listing that showed the bridge: it happened no later
+        RecordOffer(
+            record=OfferRecord(
+                call_uuid="caller-1",
+                leg_uuid="leg-1",
+                agent="a",
+                queue="support",
+                offered_at=1.0,
+                ended_at=30.0,
+                result="answered",
+            )
+        )
+    ]
+    assert router.heals == Counter(bridge_lost=1)
+    assert healed == [Heal("bridge_lost", NODE, "leg-1", "caller-1")]
+    [record] = ended(router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=90.0))
+    assert (record.outcome, record.agent, record.answered_at, record.ended_at) == ("answered", "a", 30.0, 90.0)
+
+
+@pytest.mark.parametrize(
+    ("hanging_up", "bridge_seen", "outcome"),
+    [("caller-1", True, "answered"), ("leg-1", True, "answered"), ("caller-1", False, "abandoned")],
+)
+def test_a_call_ending_after_one_audit_saw_its_legs_bridged_was_answered(
+    hanging_up: str, bridge_seen: bool, outcome: str
+) -> None:
+    """Its CHANNEL_BRIDGE was lost and it ends before a second audit: the caller talked to the agent. Unless no
+    audit saw the bridge: then nothing tells, and it stays abandoned."""
+    router = connected_router("a")
+    park(router, "caller-1", now=1.0)  # rings a on leg-1
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=2.0)  # bridge sent; its CHANNEL_BRIDGE is lost
+    audit(router, 30.0, 30.1, answered=["caller-1", "leg-1"], bridged=[("caller-1", "leg-1")] if bridge_seen else [])
+
+    [record] = ended(router.handle(ChannelHungUp(node=NODE, uuid=hanging_up), now=40.0))
+
+    assert (record.outcome, record.answered_at) == (outcome, 30.0 if bridge_seen else None)
+    assert router.heals == Counter(bridge_lost=1 if bridge_seen else 0)
+
+
+@pytest.mark.parametrize("late", ["the caller's answer", "the bridge"])
+def test_an_answer_or_bridge_event_that_arrives_after_the_first_audit_is_no_heal(late: str) -> None:
+    router = connected_router("a")
+    park_unanswered(router, "caller-1", now=1.0)  # rings a on leg-1
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=2.0)
+    answered, bridged = ["caller-1", "leg-1"], [("caller-1", "leg-1")]
+    if late == "the bridge":
+        router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=2.0)  # bridge sent
+
+    audit(router, 30.0, 30.1, answered=answered, bridged=bridged if late == "the bridge" else [])
+    router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=30.2)  # a duplicate when it is the bridge
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=30.3)
+    assert audit(router, 60.0, 60.1, answered=answered, bridged=bridged) == []
+
+    assert router.calls["caller-1"].state is CallState.TALKING
+    assert router.heals == Counter()
+
+
 def test_an_agent_leg_nobody_tracks_is_killed_once_two_audits_found_it() -> None:
     healed: list[Heal] = []
     router = connected_router("a", healed=healed, ring_timeout=120.0)
@@ -324,7 +486,18 @@ def random_event(rng: random.Random, router: Router, now: float, step: int) -> E
         ),
         NodeDown(node=NODE),
         NodeUp(node=NODE, core_uuid=rng.choice(["core-1", "core-1", "core-2"]), live_uuids=live, answered_uuids=live),
-        ChannelsAudited(node=NODE, taken_at=now - rng.random(), live_uuids=live, agent_legs=frozenset(legs)),
+        ChannelsAudited(
+            node=NODE,
+            taken_at=now - rng.random(),
+            live_uuids=live,
+            agent_legs=frozenset(legs),
+            answered_uuids=frozenset(u for u in live if rng.random() < 0.5),
+            bridged=frozenset(
+                frozenset({call.uuid, call.agent_leg})
+                for call in router.calls.values()
+                if call.agent_leg and rng.random() < 0.5
+            ),
+        ),
         Tick(),
     ]
     return rng.choice(choices)
