@@ -58,7 +58,12 @@ IDLE_AGENT_LEG_APPLICATIONS = frozenset({"", "park"})
 RELEARN_VARIABLES = ("fsrouter_queue", "fsrouter", "fsrouter_priority", "fsrouter_skills", "fsrouter_lang")
 """Variables fetched for a waiting channel after a reconnect (``show channels`` rows carry none)."""
 
-_ANSWERED_CALL_STATES = frozenset({"ACTIVE", "EARLY", "HELD"})
+ANSWERED_CALL_STATES = frozenset({"ACTIVE", "HELD"})
+"""``show channels`` callstate of an answered channel. EARLY is early media: an agent leg in it still rings."""
+
+BRIDGEABLE_CALL_STATES = ANSWERED_CALL_STATES | {"EARLY"}
+"""callstate of a caller that can be bridged: answered, or pre-answered by the dialplan (``CallParked.answered``)."""
+
 _GONE_MARKERS = ("no such channel", "invalid uuid")
 _UNSET = "_undef_"
 
@@ -296,17 +301,20 @@ class EslNode:
         return self._send_checked(f"api {text}")
 
     def audit(self, clock: Callable[[], float] = time.time) -> ChannelsAudited:
-        """List the node's channels for the router's periodic reconciliation; raises like ``execute``.
+        """List the node's channels and bridged pairs for the router's periodic reconciliation; raises like
+        ``execute``.
 
-        ``taken_at`` is read from ``clock`` just before the listing is asked for. Only outbound channels that
-        ring or are parked can be agent legs fsrouter left behind, so only they are asked for their tag: a
-        FreeSWITCH carrying many other calls is not flooded with ``uuid_getvar``.
+        ``taken_at`` is read from ``clock`` just before the listings are asked for. The bridged pairs come from
+        ``show calls`` (FreeSWITCH's ``basic_calls`` view): one row per pair, the A leg's ``uuid`` with the B leg's
+        ``b_uuid``. Only outbound channels that ring or are parked can be agent legs fsrouter left behind, so only
+        they are asked for their tag: a FreeSWITCH carrying many other calls is not flooded with ``uuid_getvar``.
         """
         connection = self._connection
         if connection is None or not self._up:
             raise EslNotConnected(f"node {self.name} is not connected")
         taken_at = clock()
-        rows = self._channel_rows(connection)
+        rows = self._listing("channels", connection)
+        pairs = self._listing("calls", connection)
         idle_outbound = [
             row["uuid"]
             for row in rows
@@ -317,6 +325,8 @@ class EslNode:
             taken_at=taken_at,
             live_uuids=frozenset(row["uuid"] for row in rows),
             agent_legs=frozenset(uuid for uuid in idle_outbound if self._is_agent_leg(uuid, connection)),
+            answered_uuids=_answered(rows),
+            bridged=frozenset(frozenset((row["uuid"], row["b_uuid"])) for row in pairs if row.get("b_uuid")),
         )
 
     # --- commands ------------------------------------------------------------------------------------------
@@ -403,19 +413,18 @@ class EslNode:
     def _relearn(self, connection: _Connection) -> None:
         """Announce NodeUp with the live channels, then CallParked for each caller still waiting."""
         core_uuid = self._send_checked("api global_getvar core_uuid", connection).strip()
-        rows = self._channel_rows(connection)
+        rows = self._listing("channels", connection)
         # show channels lags behind hangups: only uuid_exists is trusted.
         live = [row for row in rows if self._send_checked(f"api uuid_exists {row['uuid']}", connection) == "true"]
         waiting = [call for call in (self._waiting_call(row, connection) for row in live) if call is not None]
         self._up = True
         self._last_heard = time.monotonic()
-        answered = frozenset(r["uuid"] for r in live if r.get("callstate") in _ANSWERED_CALL_STATES)
         self._on_event(
             NodeUp(
                 node=self.name,
                 core_uuid=core_uuid,
                 live_uuids=frozenset(r["uuid"] for r in live),
-                answered_uuids=answered,
+                answered_uuids=_answered(live),
             )
         )
         held, self._held = self._held or [], None
@@ -428,14 +437,14 @@ class EslNode:
         for event in held:
             self._on_event(event)
 
-    def _channel_rows(self, connection: _Connection) -> list[dict[str, str]]:
-        """``show channels as json`` rows; no channels is ``{"row_count": 0}`` without ``rows``."""
-        reply = self._send_checked("api show channels as json", connection)
+    def _listing(self, what: str, connection: _Connection) -> list[dict[str, str]]:
+        """``show <what> as json`` rows (``channels`` or ``calls``); none is ``{"row_count": 0}`` without ``rows``."""
+        reply = self._send_checked(f"api show {what} as json", connection)
         try:
             rows = json.loads(reply).get("rows", [])
             return [row for row in rows if isinstance(row, dict) and row.get("uuid")]
         except (ValueError, AttributeError) as error:
-            raise EslError(f"unreadable show channels reply: {reply[:200]!r}") from error
+            raise EslError(f"unreadable show {what} reply: {reply[:200]!r}") from error
 
     def _waiting_call(self, row: Mapping[str, str], connection: _Connection) -> CallParked | None:
         if row.get("application") not in WAITING_APPLICATIONS:
@@ -459,7 +468,7 @@ class EslNode:
             caller_number=row.get("cid_num", ""),
             caller_name=row.get("cid_name", ""),
             destination=row.get("dest", ""),
-            answered=row.get("callstate") in _ANSWERED_CALL_STATES,
+            answered=row.get("callstate") in BRIDGEABLE_CALL_STATES,
             variables=variables,
             entered_at=_epoch(row.get("created_epoch")),
         )
@@ -494,6 +503,10 @@ class EslNode:
         connection = self._connection
         if connection is not None:
             connection.abort()
+
+
+def _answered(rows: list[dict[str, str]]) -> frozenset[str]:
+    return frozenset(row["uuid"] for row in rows if row.get("callstate") in ANSWERED_CALL_STATES)
 
 
 def _epoch(value: str | None) -> float | None:

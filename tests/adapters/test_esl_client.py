@@ -25,6 +25,7 @@ from tests.adapters.esl_helpers import (
 )
 
 FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+NO_ROWS = '{"row_count": 0}\n'
 
 NodeFactory = Callable[..., EslNode]
 
@@ -427,6 +428,8 @@ def test_audit_lists_every_channel_and_asks_only_idle_outbound_ones_for_the_agen
         words = text.split()
         if text == "show channels as json":
             return listing
+        if text == "show calls as json":
+            return NO_ROWS
         if words[0] == "uuid_getvar" and words[2] == "fsrouter_leg":
             asked.append(words[1])
             return tags.get(words[1], "-ERR No such channel!\n")
@@ -453,6 +456,7 @@ def test_audit_reads_the_clock_before_asking_for_the_listing(
     """A channel that appears while the listing is being made must count as newer than the listing."""
     node = make_node()
     recorder.wait_for_count(NodeUp, 1)
+    fake_fs.on_api = lambda _conn, text: NO_ROWS if text == "show calls as json" else None
     _drain(fake_fs)
     listings_sent_when_read: list[int] = []
 
@@ -463,6 +467,60 @@ def test_audit_reads_the_clock_before_asking_for_the_listing(
     assert node.audit(clock=clock).taken_at == 7.0
     assert listings_sent_when_read == [0]
     fake_fs.wait_for_command("api show channels as json")
+
+
+def captured_rows(capture: str, changes: list[dict[str, str]]) -> str:
+    """A ``show ... as json`` reply of rows like the captured one, each with ``changes`` applied."""
+    body = split_frames(fixture_bytes(f"api/{capture}.raw"))[0].body
+    captured: dict[str, str] = json.loads(body)["rows"][0]
+    return json.dumps({"row_count": len(changes), "rows": [captured | change for change in changes]})
+
+
+def test_node_up_and_the_audit_take_active_and_held_channels_for_answered_and_early_ones_for_ringing(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """An agent leg with early media (a gateway's ringback) still rings: taking it for answered would bridge the
+    caller to a phone nobody picked up."""
+    states = {"ringing": "RINGING", "early": "EARLY", "active": "ACTIVE", "held": "HELD"}
+    channels = captured_rows("show_channels_json", [{"uuid": u, "callstate": state} for u, state in states.items()])
+
+    def freeswitch(_conn: FakeConnection, text: str) -> str | None:
+        replies = {"show channels as json": channels, "show calls as json": NO_ROWS}
+        if text.startswith("uuid_exists"):
+            return "true"
+        return "_undef_" if text.startswith("uuid_getvar") else replies.get(text)
+
+    fake_fs.on_api = freeswitch
+    node = make_node()
+    [up] = recorder.wait_for_count(NodeUp, 1)
+
+    assert isinstance(up, NodeUp) and up.answered_uuids == {"active", "held"}
+    assert node.audit().answered_uuids == {"active", "held"}
+
+
+def test_audit_takes_the_bridged_pairs_from_show_calls(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """``show calls`` lists a bridged pair once, as its A leg's row with the B leg in the ``b_`` columns, and every
+    channel not bridged with empty ``b_`` columns (the captured row is one)."""
+    pairs = captured_rows(
+        "show_calls_json",
+        [
+            {"uuid": "waiting-caller"},
+            {"uuid": "caller", "callstate": "ACTIVE", "b_uuid": "agent-leg", "b_callstate": "ACTIVE"},
+            {"uuid": "ringing-leg", "direction": "outbound"},
+        ],
+    )
+    channels = captured_rows("show_channels_json", [{"uuid": u} for u in ("waiting-caller", "caller", "agent-leg")])
+
+    def freeswitch(_conn: FakeConnection, text: str) -> str | None:
+        return {"show channels as json": channels, "show calls as json": pairs}.get(text)
+
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+    fake_fs.on_api = freeswitch
+
+    assert node.audit().bridged == {frozenset({"caller", "agent-leg"})}
 
 
 def test_audit_of_a_node_not_connected_raises_not_connected(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:
