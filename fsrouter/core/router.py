@@ -1127,4 +1127,3 @@ class Router:
 _QUEUED = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
 #: heals of an answer or a bridge FreeSWITCH made without the router hearing of it
 _PROGRESS_KINDS = ("answer_lost", "bridge_lost")
-

@@ -57,6 +57,8 @@ class Simulator:
         self._background: list[gevent.Greenlet] = []
         self.down = False
         self._events_lost = False
+        #: (event name, channel uuid or None for any channel) of the events still to lose, oldest first
+        self._to_lose: list[tuple[str, str | None]] = []
 
     # ---------------------------------------------------------------- server
     def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -89,7 +91,7 @@ class Simulator:
         return run_api(self.model, command_line)
 
     def _publish(self, event: SimEvent) -> None:
-        if self._events_lost:
+        if self._events_lost or self._lost_on_the_way(event):
             return
         if self._observer is not None:
             self._observer("event", event)
@@ -141,6 +143,19 @@ class Simulator:
             self.hangup(uuid, cause)
         finally:
             self._events_lost = False
+
+    def lose_event(self, name: str, channel: str | None = None) -> None:
+        """The next ``name`` event of ``channel`` (of any channel when None) reaches no ESL client, as when
+        FreeSWITCH drops events for a listener that fell behind. FreeSWITCH itself goes on: its listings
+        (``show channels``, ``show calls``) tell what happened."""
+        self._to_lose.append((name, channel))
+
+    def _lost_on_the_way(self, event: SimEvent) -> bool:
+        for index, (name, channel) in enumerate(self._to_lose):
+            if event.name == name and (channel is None or ("Unique-ID", channel) in event.headers):
+                del self._to_lose[index]
+                return True
+        return False
 
     def restart(self, down_for: float = 0.5) -> None:
         """Crash and come back: calls vanish silently, new Core-UUID, Event-Sequence restarts."""

@@ -95,6 +95,57 @@ def test_a_lost_hang_up_and_an_orphan_agent_leg_are_healed_once(
     assert answered is not None and (answered.outcome, answered.agent) == ("answered", "agent-1000")
 
 
+@pytest.mark.parametrize(
+    ("lost", "kind"),
+    [
+        ("the caller's CHANNEL_ANSWER", "answer_lost"),
+        ("the agent's CHANNEL_ANSWER", "answer_lost"),
+        ("CHANNEL_BRIDGE", "bridge_lost"),
+    ],
+)
+def test_a_call_whose_answer_or_bridge_event_was_lost_is_bridged_and_recorded_answered_once(
+    sim: Simulator,
+    daemon_factory,
+    tmp_path: Path,
+    listings: list[str],
+    caplog: pytest.LogCaptureFixture,
+    lost: str,
+    kind: str,
+) -> None:
+    """Without the heal the call would stay connecting (a caller believed unanswered is never bridged), the agent
+    leg would be timed out as a no-answer, or the call would end abandoned although the caller talked."""
+    caplog.set_level(logging.WARNING, logger="fsrouter.daemon")
+    sim.add_agent("1000", behaviour="answer", answer_after=0.02)
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", ["1000"]), reconcile_interval=AUDIT_EVERY)
+    node = next(iter(daemon.nodes))
+
+    # placing a call publishes its events at once: the router cannot act on them before the loss is armed
+    caller = sim.place_call(
+        variables={"fsrouter_queue": "support"}, talk_time=1.0, answer=lost != "the caller's CHANNEL_ANSWER"
+    )
+    if lost == "the caller's CHANNEL_ANSWER":
+        sim.lose_event("CHANNEL_ANSWER", caller)  # the router answers the caller: that event never reaches it
+    elif lost == "the agent's CHANNEL_ANSWER":
+        sim.lose_event("CHANNEL_ANSWER")  # the caller is answered already: the next answer is the agent's
+    else:
+        sim.lose_event("CHANNEL_BRIDGE", caller)
+
+    assert sim.wait_until(lambda: sim.calls[caller].bridged_at is not None, timeout=5)
+    assert sim.wait_until(lambda: daemon.store.call(caller) is not None, timeout=5)
+    record = daemon.store.call(caller)
+    assert record is not None and (record.outcome, record.agent) == ("answered", "agent-1000")
+    assert record.answered_at is not None and record.answered_at < record.ended_at
+    assert f"call={caller} reconcile {kind} channel=" in caplog.text and f" node={node}" in caplog.text
+
+    # more audits pass: nothing more is healed, the caller has its one record
+    audits_so_far = len(listings)
+    assert sim.wait_until(lambda: len(listings) >= audits_so_far + 3, timeout=5)
+    assert daemon.router.heals == Counter({kind: 1})
+    assert [r.uuid for r in daemon.store.calls()] == [caller]
+    assert daemon.registry.get_sample_value("fsrouter_reconcile_heals_total", {"kind": kind}) == 1
+    assert daemon.router.agents["agent-1000"].no_answer_count == 0
+
+
 def test_a_failed_audit_is_logged_in_one_line_and_the_next_period_tries_again(
     sim: Simulator, daemon_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
