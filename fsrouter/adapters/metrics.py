@@ -337,8 +337,8 @@ class _SnapshotCollector(Collector):
         heals = CounterMetricFamily(
             "fsrouter_reconcile_heals_total",
             "Differences with FreeSWITCH the periodic audit healed, by kind: a caller (call_gone) or an agent leg "
-            "(offer_leg_gone, agent_leg_gone) whose hang-up event never arrived, an agent leg nobody tracked "
-            "(orphan_leg, killed).",
+            "(offer_leg_gone, agent_leg_gone) whose hang-up event never arrived, an answer (answer_lost) or a "
+            "bridge (bridge_lost) whose event never arrived, an agent leg nobody tracked (orphan_leg, killed).",
             labels=("kind",),
         )
         for kind in HEAL_KINDS:
