@@ -329,10 +329,6 @@ class Router:
         names += sorted({call.queue for call in self.calls.values()} - set(names))
         return names
 
-    def _queue_config_value(self, queue: str, attribute: str, default: float) -> float:
-        config = self.rules.queues.get(queue)
-        return float(getattr(config, attribute)) if config is not None else default
-
     # ------------------------------------------------------------------ callers
 
     def _on_parked(self, event: CallParked, now: float) -> list[Command]:
@@ -580,7 +576,7 @@ class Router:
             return self._set_agent(agent, "call_not_connected", now, "caller left before bridge")
         wrapup = agent.config.wrapup
         if wrapup is None:
-            wrapup = self._queue_config_value(call.queue, "wrapup", 0.0)
+            wrapup = self._queues[call.queue].wrapup
         agent.wrapup_until = now + wrapup
         agent.idle_since = now + wrapup
         agent.wrapup_call = (call.uuid, call.queue)
@@ -596,19 +592,26 @@ class Router:
 
         Only queues where some member can take an offer are looked at (``_routable``), so the cost follows
         the queues that can move, not the number of agents elsewhere. A call whose overflow step is due
-        overflows instead of being offered.
+        overflows instead of being offered. Agents still free once every waiting call had its turn join the
+        ringing of simultaneous (ring-all) offers in progress: a waiting caller always comes first.
         """
-        waiting = [c for c in self.calls.values() if c.state is CallState.WAITING and self._routable.get(c.queue)]
-        if not waiting:
+        routable = [c for c in self.calls.values() if self._routable.get(c.queue)]
+        if not routable:
             return []
         queues = self._queues
-        waiting.sort(key=lambda call: order_key(call, queues[call.queue], now))
+        routable.sort(key=lambda call: order_key(call, queues[call.queue], now))
         commands: list[Command] = []
-        for call in waiting:
+        for call in routable:
+            if call.state is not CallState.WAITING:
+                continue
             escalated = self._escalate(call, now)
             if escalated:
                 commands += escalated
             elif self._routable.get(call.queue):
+                commands += self._offer(call, now)
+        for call in routable:
+            ringing_all = call.state is CallState.OFFERING and self._strategies[call.queue].simultaneous
+            if ringing_all and call.uuid in self.calls and self._routable.get(call.queue):
                 commands += self._offer(call, now)
         return commands
 
@@ -660,7 +663,7 @@ class Router:
         agent.call_uuid = call.uuid
         agent.ringing.add(leg_uuid)
         strategy.offered(agent, now)
-        ring_timeout = self._queue_config_value(call.queue, "ring_timeout", 20.0)
+        ring_timeout = self._queues[call.queue].ring_timeout
         originate = Originate(
             node=call.node,
             leg_uuid=leg_uuid,
@@ -858,7 +861,7 @@ class Router:
         for offer in list(self._legs.values()):
             if offer.leg_uuid not in self._legs:  # cancelled by a leg of its call or agent healed answered above
                 continue
-            ring_timeout = self._queue_config_value(self.calls[offer.call_uuid].queue, "ring_timeout", 20.0)
+            ring_timeout = self._queues[self.calls[offer.call_uuid].queue].ring_timeout
             if not offer.answered and now - offer.offered_at > ring_timeout + OFFER_GRACE_SECONDS:
                 commands += self._heal_if_sighted(Heal("answer_lost", offer.node, offer.leg_uuid, offer.call_uuid), now)
                 if offer.answered:  # the last audit found the agent had answered: no timeout

@@ -14,7 +14,19 @@ from fsrouter.core.model import Agent, Call
 from fsrouter.core.rules import QueueConfig, Route
 from fsrouter.core.strategies import STRATEGIES, Demand, make_strategy
 from fsrouter.errors import RuleError
-from tests.core.acd_scenarios import NODE, agent, control, killed, park, router_for, rung, state, talk
+from tests.core.acd_scenarios import (
+    NODE,
+    agent,
+    control,
+    killed,
+    leg_of,
+    park,
+    router_for,
+    rung,
+    rung_for,
+    state,
+    talk,
+)
 
 EVERY_STRATEGY = sorted(STRATEGIES)
 
@@ -51,11 +63,11 @@ def test_never_offers_an_agent_who_cannot_take_the_call(strategy: str) -> None:
     router.agents["away"].ready_at = 50.0  # in a retry delay
     control(router, "ready", "break", now=0.0)
     assert rung(park(router, "first", now=1.0)) == ["busy"]  # now RESERVED for another call
-    control(router, "ready", "ready", now=1.5)
+    assert rung(park(router, "second", now=2.0, fsrouter_agent="unreg")) == []
 
-    out = park(router, "second", now=2.0, fsrouter_agent="unreg")
+    out = control(router, "ready", "ready", now=2.5)
 
-    assert rung(out) == ["ready"]
+    assert rung_for(out) == [("second", "ready")]  # a waiting caller before a ring-all already ringing
 
 
 @pytest.mark.parametrize("strategy", EVERY_STRATEGY)
@@ -66,6 +78,19 @@ def test_an_agent_who_becomes_available_gets_the_waiting_call(strategy: str) -> 
     assert rung(park(router, "caller", now=1.0)) == []
 
     assert rung(control(router, "b", "ready", now=5.0)) == ["b"]
+
+
+def test_ring_all_rings_an_agent_freed_while_it_rings_when_nobody_else_waits() -> None:
+    router = router_for(agent("a"), agent("b"), agent("c"), strategy="ring-all")
+    control(router, "c", "break", now=0.0)
+    assert sorted(rung(park(router, "caller", now=1.0))) == ["a", "b"]
+
+    assert rung_for(control(router, "c", "ready", now=3.0)) == [("caller", "c")]  # joins the ringing
+    others = {leg_of(router, "a"), leg_of(router, "b")}
+    answered = router.handle(ChannelAnswered(node=NODE, uuid=leg_of(router, "c")), now=4.0)
+
+    assert set(killed(answered)) == others  # c answered first: the others stop ringing
+    assert (state(router, "a"), state(router, "b"), state(router, "c")) == ("available", "available", "on_call")
 
 
 def test_round_robin_takes_turns_even_when_the_previous_agent_is_free_again() -> None:
