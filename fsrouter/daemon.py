@@ -58,7 +58,7 @@ from fsrouter.core.commands import (
 from fsrouter.core.events import AgentControl, CallParked, CommandFailed, Event, StopTakingCalls, Tick
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.lifecycle import AgentState
-from fsrouter.core.router import Heal, Router
+from fsrouter.core.router import REMOVED_FROM_RULES, Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
 
@@ -195,11 +195,12 @@ class Daemon:
         (``break from restart``); an agent already in its last presence gets no action and no new row. Every
         logged-in state counts as logged in: registration is a flag, not a state, so an agent recorded
         ``available`` because its phone was not registered was still logged in. Agents gone from the rules
-        file are skipped; agents with no history keep the file's presence.
+        file are skipped; agents with no history, or whose last record is their removal from the rules by a
+        reload (so they were added back while the daemon was down), keep the file's presence.
         """
         for agent_id, last in self.store.last_agent_states().items():
             agent = self.router.agents.get(agent_id)
-            if agent is None:
+            if agent is None or last.reason == REMOVED_FROM_RULES:
                 continue
             was_logged_out = last.state == AgentState.LOGGED_OUT.value
             actions = []

@@ -113,6 +113,8 @@ from fsrouter.core.strategies.eligibility import demand_for, exclusion
 OFFER_GRACE_SECONDS = 10.0
 #: how many ended call uuids are remembered to refuse a second entry of the same channel
 RECENTLY_ENDED_LIMIT = 10_000
+#: reason of the ``logged_out`` record of an agent a reload removed: not a presence the operator chose
+REMOVED_FROM_RULES = "removed from rules"
 #: retry delay after an originate that could not even be sent (node down, command refused)
 SEND_FAILURE_DELAY = 2.0
 
@@ -294,7 +296,7 @@ class Router:
         for agent_id, agent in list(self.agents.items()):
             if agent_id not in declared and agent.call_uuid is None:
                 del self.agents[agent_id]
-                commands.append(self._agent_record(agent_id, AgentState.LOGGED_OUT, now, "removed from rules"))
+                commands.append(self._agent_record(agent_id, AgentState.LOGGED_OUT, now, REMOVED_FROM_RULES))
         self._by_sip_user = {agent.config.sip_user: agent_id for agent_id, agent in self.agents.items()}
         self._index_members(declared)
         return commands

@@ -72,3 +72,20 @@ def test_agents_without_history_keep_the_rules_file_presence(sim: Simulator, dae
     expected = {"agent-1000": "logged_out", "agent-1002": "available", "agent-1003": "logged_out"}
     assert sim.wait_until(lambda: presence(second) == expected, timeout=5), presence(second)
     assert restored_rows(second) == [("agent-1000", "logged_out", "logout from restart")]
+
+
+def test_an_agent_a_reload_removed_and_the_file_brings_back_starts_as_the_file_says(
+    sim: Simulator, daemon_factory, tmp_path: Path
+) -> None:
+    rules = write_rules(tmp_path / "rules.yaml", ["1000", "1001"])
+    first = daemon_factory(rules)
+    operator(first, "break", "agent-1001")
+    assert sim.wait_until(lambda: presence(first).get("agent-1001") == "break", timeout=5)
+    write_rules(rules, ["1000"])
+    first.reload()  # agent-1001 leaves the rules: its last record is that removal, not a choice of presence
+    assert sim.wait_until(lambda: "agent-1001" not in presence(first), timeout=5)
+    first.stop()
+
+    second = daemon_factory(write_rules(rules, ["1000", "1001"]))  # back in the file while fsrouter was down
+    assert sim.wait_until(lambda: presence(second) == {"agent-1000": "available", "agent-1001": "available"}, 5)
+    assert restored_rows(second) == []
