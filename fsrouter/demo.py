@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -84,6 +85,15 @@ def render(daemon: Daemon, placed: int, started: float) -> str:
     return "\n".join(lines)
 
 
+def watch_interrupts() -> list[int]:
+    """Ctrl-C or SIGTERM (``timeout``, ``docker stop``, a CI runner) ends the demo with its summary; a second one
+    stops waiting for the calls in flight. Returns the list the signals are appended to."""
+    received: list[int] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, received.append, signum)
+    return received
+
+
 def run_demo(
     *,
     duration: float | None,
@@ -116,18 +126,19 @@ def run_demo(
     started = time.time()
     generator = gevent.spawn(generate_callers, sim, DemoTraffic(callers_per_minute), rng, placed)
     interactive = out.isatty()
-    try:
-        while duration is None or time.time() - started < duration:
-            gevent.sleep(1.0)
-            view = render(daemon, len(placed), started)
-            out.write(("\x1b[H\x1b[2J" + view + "\n") if interactive else view.splitlines()[1] + "\n")
-            out.flush()
-    except KeyboardInterrupt:
-        out.write("\ninterrupted\n")
+    interrupts = watch_interrupts()
+    while (duration is None or time.time() - started < duration) and not interrupts:
+        gevent.sleep(1.0)
+        view = render(daemon, len(placed), started)
+        out.write(("\x1b[H\x1b[2J" + view + "\n") if interactive else view.splitlines()[1] + "\n")
+        out.flush()
+    if interrupts:
+        out.write("\ninterrupted (again to stop without waiting for the calls in flight)\n")
     generator.kill()
     out.write(f"no new callers; letting {len(daemon.router.calls)} calls in flight finish...\n")
+    out.flush()
     daemon.submit(StopTakingCalls())
-    Simulator.wait_until(lambda: not daemon.router.calls, timeout=settings.grace, interval=0.2)
+    Simulator.wait_until(lambda: not daemon.router.calls or len(interrupts) > 1, timeout=settings.grace, interval=0.2)
     records = daemon.store.calls(since=started - 1)
     recorded = {record.uuid for record in records}
     outcomes = Counter(record.outcome for record in records)
