@@ -597,7 +597,7 @@ class Router:
         overflows instead of being offered. Agents still free once every waiting call had its turn join the
         ringing of simultaneous (ring-all) offers in progress: a waiting caller always comes first.
         """
-        routable = [c for c in self.calls.values() if self._routable.get(c.queue)]
+        routable = [c for c in self.calls.values() if self._routable.get(c.queue) and self._may_ring_more(c)]
         if not routable:
             return []
         queues = self._queues
@@ -612,10 +612,16 @@ class Router:
             elif self._routable.get(call.queue):
                 commands += self._offer(call, now)
         for call in routable:
-            ringing_all = call.state is CallState.OFFERING and self._strategies[call.queue].simultaneous
+            ringing_all = call.state is CallState.OFFERING and self._may_ring_more(call)
             if ringing_all and call.uuid in self.calls and self._routable.get(call.queue):
                 commands += self._offer(call, now)
         return commands
+
+    def _may_ring_more(self, call: Call) -> bool:
+        """A waiting call, or a ring-all offer in progress (it can take more agents)."""
+        return call.state is CallState.WAITING or (
+            call.state is CallState.OFFERING and self._strategies[call.queue].simultaneous
+        )
 
     def _offer(self, call: Call, now: float) -> list[Command]:
         chosen, trace = self._decide(call, now)
