@@ -262,7 +262,7 @@ def agents(control_socket: str | None, as_json: bool) -> None:
 @control_option
 def calls(control_socket: str | None, as_json: bool) -> None:
     """Live calls with their state and wait."""
-    columns = ["uuid", "queue", "state", "priority", "caller_number", "agent", "entered_at"]
+    columns = ["uuid", "queue", "state", "waited", "on_hold", "priority", "caller_number", "agent"]
     emit(ask(control_socket, "calls"), as_json, lambda rows: table(rows, columns))
 
 

@@ -250,7 +250,7 @@ class Router:
             taken_at=now,
             queues=tuple(self._queue_view(name) for name in self._queue_names()),
             agents=tuple(self._agent_view(agent) for agent in self.agents.values()),
-            calls=tuple(self._call_view(call) for call in self.calls.values()),
+            calls=tuple(self._call_view(call, now) for call in self.calls.values()),
             nodes=dict(self._nodes_connected),
             rules_version=self.rules.version,
             rules_loaded_at=self.rules.loaded_at,
@@ -1121,13 +1121,15 @@ class Router:
         )
 
     @staticmethod
-    def _call_view(call: Call) -> CallView:
+    def _call_view(call: Call, now: float) -> CallView:
         return CallView(
             uuid=call.uuid,
             node=call.node,
             queue=call.queue,
             state=call.state.value,
             entered_at=call.entered_at,
+            waited=(call.connected_at if call.connected_at is not None else now) - call.entered_at,
+            on_hold=call.held_since is not None,
             priority=call.priority,
             caller_number=call.caller_number,
             agent=call.agent_id,

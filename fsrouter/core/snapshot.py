@@ -47,6 +47,10 @@ class CallView:
     queue: str
     state: str
     entered_at: float
+    #: seconds in queue: until now, or until an agent was connected
+    waited: float
+    #: an agent has the caller on hold
+    on_hold: bool
     priority: int
     caller_number: str
     agent: str | None

@@ -268,6 +268,8 @@ def test_snapshot_gauges_show_the_router_as_it_is_at_scrape_time(scene_and_metri
                 queue="support",
                 state="waiting",
                 entered_at=NOW - 42,
+                waited=42.0,
+                on_hold=False,
                 priority=0,
                 caller_number="+33145678901",
                 agent=None,

@@ -142,6 +142,8 @@ def test_hold_time_is_counted_apart_from_talk_whichever_leg_is_held() -> None:
     connected_call(router, at=0.0)
 
     router.handle(HoldChanged(node=NODE, uuid="leg-1", held=True), now=20.0)  # the agent's phone holds
+    [view] = router.snapshot(now=21.0).calls
+    assert (view.state, view.on_hold, view.waited) == ("talking", True, 0.0)  # fsrouter calls shows it
     router.handle(HoldChanged(node=NODE, uuid="leg-1", held=True), now=25.0)  # a repeated hold changes nothing
     router.handle(HoldChanged(node=NODE, uuid="leg-1", held=False), now=50.0)
     router.handle(HoldChanged(node=NODE, uuid="caller-1", held=True), now=90.0)  # uuid_hold on the caller
@@ -359,4 +361,8 @@ def test_snapshot_counts_waiting_calls_and_agents_by_state() -> None:
     router.handle(parked("caller-2", answered=True), now=3.0)
     [queue] = router.snapshot(now=10.0).queues
     assert (queue.waiting, queue.offering, queue.oldest_entered_at) == (2, 1, 0.0)
+    assert [(call.uuid, call.state, call.waited) for call in router.snapshot(now=10.0).calls] == [
+        ("caller-1", "offering", 10.0),
+        ("caller-2", "waiting", 7.0),
+    ]
     assert queue.agents["reserved"] == 1 and queue.agents["available"] == 0

@@ -81,7 +81,13 @@ def test_an_agent_on_break_gets_no_call_until_ready(
     caller = sim.place_call(caller_number="+33142000001", variables=SUPPORT, talk_time=0.2)
     assert sim.wait_until(lambda: [call["uuid"] for call in daemon.cli_json("calls")] == [caller], timeout=5)
     [waiting] = daemon.cli_json("calls")
-    assert (waiting["queue"], waiting["state"], waiting["agent"]) == ("support", "waiting", None)
+    assert (waiting["queue"], waiting["state"], waiting["agent"], waiting["on_hold"]) == (
+        "support",
+        "waiting",
+        None,
+        False,
+    )
+    assert waiting["waited"] >= 0
     assert caller in daemon.cli("calls").stdout
     assert sim.calls[caller].bridged_at is None
 
