@@ -105,6 +105,7 @@ QUEUE_KEYS = (
     "timeout_destination",
     "service_level_seconds",
     "service_level_target",
+    "short_abandon_seconds",
     "skills",
     "max_waiting_calls",
     "when_no_agents",
@@ -774,6 +775,7 @@ class _RulesBuilder:
             service_level_target=self.number(
                 body, "service_level_target", _QUEUE_DEFAULTS.service_level_target, what, maximum=1
             ),
+            short_abandon_seconds=self.number(body, "short_abandon_seconds", 0.0, what),
             skills=self.levels(body, "skills", what, maximum=100),
             max_waiting_calls=self.integer(body, "max_waiting_calls", 0, what),
             when_no_agents=when_no_agents,

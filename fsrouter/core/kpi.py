@@ -15,7 +15,8 @@ tracker started while that is shorter, so a fresh daemon does not report a false
 Definitions (``docs/kpi.md`` has the prose):
 
 - offered = every call that reached the queue, whatever its outcome, except ``closed`` (closed hours: no
-  agent was ever going to answer) and, only when ``short_abandon_seconds`` is set, abandons shorter than it.
+  agent was ever going to answer) and, only when the queue sets ``short_abandon_seconds``, abandons shorter
+  than it.
 - service level = answered within the queue's ``service_level_seconds`` (wait <= T) / offered. Abandoned,
   timed-out, overflowed, rejected and failed calls are in the denominator.
 - ASA = total wait of answered calls / answered.
@@ -176,7 +177,6 @@ class KpiTracker:
         start: float,
         windows: Mapping[str, float] = DEFAULT_WINDOWS,
         resolution: float = 10.0,
-        short_abandon_seconds: float = 0.0,
         staffing_window: str = "",
         max_occupancy: float | None = None,
     ) -> None:
@@ -189,7 +189,6 @@ class KpiTracker:
         self.start = start
         self.windows: Mapping[str, float] = MappingProxyType(dict(windows))
         self.resolution = resolution
-        self.short_abandon_seconds = short_abandon_seconds
         self.staffing_window = staffing_window or next(iter(windows))
         self.max_occupancy = max_occupancy
         self._horizon = max(windows.values())
@@ -207,7 +206,7 @@ class KpiTracker:
         tally = self._bucket(record.queue, record.ended_at)
         if record.outcome in NOT_OFFERED_OUTCOMES:
             return
-        if record.outcome == "abandoned" and record.wait_seconds < self.short_abandon_seconds:
+        if record.outcome == "abandoned" and record.wait_seconds < self._queue(record.queue).short_abandon_seconds:
             tally.short_abandoned += 1
             return
         tally.offered += 1

@@ -69,6 +69,8 @@ class QueueConfig:
     #: service-level threshold T (answered within T seconds)
     service_level_seconds: float = 20.0
     service_level_target: float = 0.8
+    #: abandons shorter than this are left out of the queue's KPIs (0 = every abandon counts, the default)
+    short_abandon_seconds: float = 0.0
     #: required skills with weights, for skills-based strategies
     skills: Mapping[str, int] = field(default_factory=_frozen_empty)
     #: callers allowed to wait at once (0 = no limit); one more is overflowed if ``overflow`` is set,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -110,19 +111,16 @@ def test_closed_hours_calls_are_never_offered() -> None:
     assert (stats.offered, stats.service_level) == (1, 1.0)
 
 
-def test_short_abandons_count_unless_an_exclusion_threshold_is_configured() -> None:
-    calls = [
-        call("answered", entered_at=0, wait=5, talk=10),
-        call("abandoned", entered_at=0, wait=3),
-        call("abandoned", entered_at=0, wait=40),
-    ]
-    counted, excluded = tracker(), tracker(short_abandon_seconds=5.0)
-    for record in calls:
-        counted.record_call(record)
-        excluded.record_call(record)
+def test_short_abandons_count_unless_the_queue_sets_an_exclusion_threshold() -> None:
+    kpi = KpiTracker(start=0.0)
+    kpi.configure({**QUEUES, "sales": replace(QUEUES["sales"], short_abandon_seconds=5.0)})
+    for queue in ("support", "sales"):
+        kpi.record_call(call("answered", entered_at=0, wait=5, talk=10, queue=queue))
+        kpi.record_call(call("abandoned", entered_at=0, wait=3, queue=queue))
+        kpi.record_call(call("abandoned", entered_at=0, wait=40, queue=queue))
 
-    by_default = counted.window("support", "15m", now=100.0)
-    with_exclusion = excluded.window("support", "15m", now=100.0)
+    by_default = kpi.window("support", "15m", now=100.0)
+    with_exclusion = kpi.window("sales", "15m", now=100.0)
 
     assert (by_default.offered, by_default.abandoned, by_default.short_abandoned) == (3, 2, 0)
     assert by_default.service_level == pytest.approx(1 / 3)
