@@ -55,9 +55,19 @@ from fsrouter.core.commands import (
     StoreCommand,
     Transfer,
 )
-from fsrouter.core.events import AgentControl, CallParked, CommandFailed, Event, StopTakingCalls, Tick
+from fsrouter.core.events import (
+    AgentControl,
+    CallParked,
+    ChannelHungUp,
+    CommandFailed,
+    Event,
+    NodeUp,
+    StopTakingCalls,
+    Tick,
+)
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.lifecycle import AgentState
+from fsrouter.core.recovery import ENDED_WHILE_AWAY, record_of_unwatched_call
 from fsrouter.core.router import REMOVED_FROM_RULES, Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
@@ -122,7 +132,7 @@ class Daemon:
         self.router = Router(
             self.rules, now=self.started_at, emit_traces=True, on_heal=lambda heal: log.warning(describe_heal(heal))
         )
-        #: callers that were waiting when the previous process stopped, by uuid (re-learnt from FreeSWITCH)
+        #: calls in fsrouter when the previous process stopped (waiting or connected), by uuid, until taken back
         self._saved_waiting = {row.uuid: row for row in self.store.waiting()}
         self.registry = CollectorRegistry()
         self.metrics = Metrics(
@@ -307,7 +317,7 @@ class Daemon:
                 elif isinstance(event, CallParked):
                     commands = self._enter_call(event, now)
                 else:
-                    commands = self.router.handle(event, now)
+                    commands = self.router.handle(event, now) + self._unwatched_calls_over(event, now)
             except Exception:
                 # a bug must cost one event, never the routing of every other call
                 log.exception("router failed on %r; event dropped", event)
@@ -327,6 +337,33 @@ class Daemon:
         if call is not None:
             self.store.save_waiting(call.uuid, call.node, call.queue, call.entered_at, call.priority, {})
         return commands
+
+    def _unwatched_calls_over(self, event: Event, now: float) -> list[Command]:
+        """Records of calls the previous process left in flight and this one did not take back as waiting:
+        those a node no longer has when it comes up ended while we were away; one still connected to its
+        agent gets its record at its hang-up (``core/recovery.py``)."""
+        if isinstance(event, NodeUp):
+            gone = [row for row in self._saved_waiting.values() if row.node == event.node]
+            gone = [row for row in gone if row.uuid not in event.live_uuids]
+            ends = [(row, ENDED_WHILE_AWAY) for row in gone]
+        elif isinstance(event, ChannelHungUp) and event.uuid in self._saved_waiting:
+            ends = [(self._saved_waiting[event.uuid], event.cause)]
+        else:
+            return []
+        records: list[Command] = []
+        for row, cause in ends:
+            del self._saved_waiting[row.uuid]
+            record = record_of_unwatched_call(
+                uuid=row.uuid,
+                node=row.node,
+                queue=row.queue,
+                entered_at=row.entered_at,
+                offers=self.store.offers(row.uuid),
+                ended_at=now,
+                cause=cause,
+            )
+            records.append(RecordCall(record=record))
+        return records
 
     def _dispatch(self, commands: list[Command]) -> None:
         for command in commands:

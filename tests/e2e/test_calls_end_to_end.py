@@ -132,3 +132,33 @@ def test_daemon_restart_with_callers_waiting_keeps_their_place(sim: Simulator, d
     assert {u: records[u].entered_at for u in waiting} == entered
     served = sorted(waiting, key=lambda u: records[u].answered_at)
     assert served == sorted(waiting, key=lambda u: entered[u])
+
+
+def test_daemon_crash_with_a_call_connected_and_a_caller_leaving_meanwhile_still_records_each_once(
+    sim: Simulator, daemon_factory, tmp_path
+) -> None:
+    sim.add_agent("1000", behaviour="answer", answer_after=0.02)
+    rules = write_rules(tmp_path / "rules.yaml", ["1000"])
+    first = daemon_factory(rules)
+    talking = sim.place_call(variables={"fsrouter_queue": "support"}, patience=60.0, talk_time=1.5)
+    assert sim.wait_until(lambda: sim.calls[talking].bridged_at is not None, timeout=5)
+    leaving = sim.place_call(variables={"fsrouter_queue": "support"}, patience=60.0)  # the only agent is busy
+    assert sim.wait_until(lambda: leaving in first.router.calls, timeout=5)
+    first.stop()  # a crash: nothing drained, nothing recorded
+    sim.hangup(leaving, "ORIGINATOR_CANCEL")  # gives up while no fsrouter is running
+
+    second = daemon_factory(rules)
+
+    # the caller who left is recorded at the new process's first look at the node ...
+    assert sim.wait_until(lambda: second.store.call(leaving) is not None, timeout=5)
+    left = second.store.call(leaving)
+    assert left is not None and (left.outcome, left.hangup_cause) == ("abandoned", "ENDED_WHILE_FSROUTER_WAS_AWAY")
+    # ... and the connected call when it ends, answered by its agent, talk time whole
+    assert second.store.call(talking) is None
+    assert sim.wait_until(lambda: second.store.call(talking) is not None, timeout=10)
+    answered = second.store.call(talking)
+    assert answered is not None and (answered.outcome, answered.agent) == ("answered", "agent-1000")
+    assert answered.answered_at == pytest.approx(second.store.offers(talking)[-1].ended_at)  # when bridged
+    assert answered.talk_seconds > 1.0
+    assert sorted(r.uuid for r in second.store.calls()) == sorted([talking, leaving])
+    assert second.store.waiting() == []  # nothing left for a third process to take back
