@@ -47,6 +47,7 @@ def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...,
                 metavar=meta["metavar"],
                 help=meta["help"],
                 envvar=f"FSROUTER_{name.upper()}",
+                show_envvar=True,
                 type=type(default) if not meta["multiple"] and not isinstance(default, bool) else None,
             )(function)
         return function

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import click
@@ -16,6 +17,7 @@ from click.testing import CliRunner, Result
 from fsrouter import cli
 from fsrouter.adapters.store import SqliteCallStore
 from fsrouter.cli import main
+from fsrouter.config.settings import Settings
 from fsrouter.core.commands import CallRecord, RecordCall
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +45,15 @@ def assert_one_clear_line(result: Result, fragment: str) -> None:
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert fragment in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_run_help_names_the_environment_variable_of_every_setting() -> None:
+    """The README sends operators to ``fsrouter run --help`` for the FSROUTER_* variables."""
+    result = invoke("run", "--help")
+
+    assert result.exit_code == 0
+    for setting in fields(Settings):
+        assert f"FSROUTER_{setting.name.upper()}" in result.stdout, setting.name
 
 
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "fsrouter")
