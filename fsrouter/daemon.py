@@ -133,7 +133,7 @@ class Daemon:
             self.rules, now=self.started_at, emit_traces=True, on_heal=lambda heal: log.warning(describe_heal(heal))
         )
         #: calls in fsrouter when the previous process stopped (waiting or connected), by uuid, until taken back
-        self._saved_waiting = {row.uuid: row for row in self.store.waiting()}
+        self._saved_calls = {row.uuid: row for row in self.store.waiting()}
         self.registry = CollectorRegistry()
         self.metrics = Metrics(
             self.registry,
@@ -329,7 +329,7 @@ class Daemon:
 
     def _enter_call(self, event: CallParked, now: float) -> list[Command]:
         """A caller enters; one that waited before a restart gets back its persisted entry time (its place)."""
-        saved = self._saved_waiting.pop(event.uuid, None)
+        saved = self._saved_calls.pop(event.uuid, None)
         if saved is not None:
             event = replace(event, entered_at=saved.entered_at)
         commands = self.router.handle(event, now)
@@ -343,16 +343,18 @@ class Daemon:
         those a node no longer has when it comes up ended while we were away; one still connected to its
         agent gets its record at its hang-up (``core/recovery.py``)."""
         if isinstance(event, NodeUp):
-            gone = [row for row in self._saved_waiting.values() if row.node == event.node]
-            gone = [row for row in gone if row.uuid not in event.live_uuids]
-            ends = [(row, ENDED_WHILE_AWAY) for row in gone]
-        elif isinstance(event, ChannelHungUp) and event.uuid in self._saved_waiting:
-            ends = [(self._saved_waiting[event.uuid], event.cause)]
+            ends = [
+                (row, ENDED_WHILE_AWAY)
+                for row in self._saved_calls.values()
+                if row.node == event.node and row.uuid not in event.live_uuids
+            ]
+        elif isinstance(event, ChannelHungUp) and event.uuid in self._saved_calls:
+            ends = [(self._saved_calls[event.uuid], event.cause)]
         else:
             return []
         records: list[Command] = []
         for row, cause in ends:
-            del self._saved_waiting[row.uuid]
+            del self._saved_calls[row.uuid]
             record = record_of_unwatched_call(
                 uuid=row.uuid,
                 node=row.node,

@@ -16,14 +16,13 @@ their parent.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
 import logging
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
@@ -247,7 +246,7 @@ def _analyse(
     errors = sorted(builder.errors, key=lambda problem: problem.line)
     if errors or rules is None:
         return None, errors, sorted(builder.warnings, key=lambda problem: problem.line)
-    rules = dataclasses.replace(rules, version=content_version(text))
+    rules = replace(rules, version=content_version(text))
     return rules, errors, sorted(builder.warnings, key=lambda problem: problem.line)
 
 

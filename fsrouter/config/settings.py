@@ -51,8 +51,8 @@ class Settings:
     tick: float = _setting(0.2, "Seconds between timer checks (wrap-up ends, ring timeouts, max wait).")
     reconcile_interval: float = _setting(
         30.0,
-        "Seconds between audits of each node's channels, which heal what fsrouter missed (a lost hang-up, an "
-        "agent leg nobody tracks); 0 disables them.",
+        "Seconds between audits of each node's channels, which heal what fsrouter missed (a lost hang-up, "
+        "answer or bridge, an agent leg nobody tracks); 0 disables them.",
     )
     agent_labels: bool = _setting(False, "Export per-agent metric labels (bounded by the agents you declare).")
     log_level: str = _setting("info", "Log level: debug, info, warning, error; or COMPONENT=LEVEL,...")

@@ -612,7 +612,7 @@ class Router:
             elif self._routable.get(call.queue):
                 commands += self._offer(call, now)
         for call in routable:
-            ringing_all = call.state is CallState.OFFERING and self._may_ring_more(call)
+            ringing_all = call.state is CallState.OFFERING and self._strategies[call.queue].simultaneous
             if ringing_all and call.uuid in self.calls and self._routable.get(call.queue):
                 commands += self._offer(call, now)
         return commands
