@@ -130,7 +130,11 @@ class Daemon:
         self.rules: Rules = load_rules(settings.rules, now=self.started_at)
         self.store = SqliteCallStore(settings.db)
         self.router = Router(
-            self.rules, now=self.started_at, emit_traces=True, on_heal=lambda heal: log.warning(describe_heal(heal))
+            self.rules,
+            now=self.started_at,
+            emit_traces=True,
+            on_heal=lambda heal: log.warning(describe_heal(heal)),
+            bridge_timeout=settings.bridge_timeout,
         )
         #: calls in fsrouter when the previous process stopped (waiting or connected), by uuid, until taken back
         self._saved_calls = {row.uuid: row for row in self.store.waiting()}

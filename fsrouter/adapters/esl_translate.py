@@ -23,6 +23,7 @@ from fsrouter.core.events import (
     Event,
     HoldChanged,
     OriginateFailed,
+    OriginateSucceeded,
 )
 
 AGENT_CONTROL_SUBCLASS = "fsrouter::agent"
@@ -137,13 +138,13 @@ def _channel_hung_up(headers: Mapping[str, str], _body: str, node: str) -> Event
 def _background_job(headers: Mapping[str, str], body: str, node: str) -> Event | None:
     if headers.get("Job-Command") != "originate":
         return None
-    error = reply_error(body)
-    if error is None:
-        return None  # +OK: the agent answered; CHANNEL_ANSWER already told the router.
     found = _ORIGINATION_UUID.search(headers.get("Job-Command-Arg", ""))
     leg_uuid = found.group(1) if found else headers.get("Job-UUID", "")
     if not leg_uuid:
         return None
+    error = reply_error(body)
+    if error is None:
+        return OriginateSucceeded(node=node, leg_uuid=leg_uuid)
     return OriginateFailed(node=node, leg_uuid=leg_uuid, cause=_failure_cause(error))
 
 

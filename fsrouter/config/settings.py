@@ -48,6 +48,11 @@ class Settings:
     )
     grace: float = _setting(60.0, "Seconds TERM waits for calls in flight before stopping.")
     command_timeout: float = _setting(5.0, "Seconds to wait for FreeSWITCH to reply to a command.")
+    bridge_timeout: float = _setting(
+        3.0,
+        "Seconds a bridge may go unconfirmed by FreeSWITCH before it is sent again (once), then given up with the "
+        "caller back in the queue; also how long an answered agent leg's originate result is waited for.",
+    )
     tick: float = _setting(0.2, "Seconds between timer checks (wrap-up ends, ring timeouts, max wait).")
     reconcile_interval: float = _setting(
         30.0,

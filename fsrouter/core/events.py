@@ -82,6 +82,16 @@ class OriginateFailed:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OriginateSucceeded:
+    """The BACKGROUND_JOB of our ``bgapi originate`` ended in ``+OK <leg_uuid>``: the agent answered and the leg
+    now runs ``&park()``. Only from then on can ``uuid_bridge`` take the leg without racing the originate
+    (``core/router.py`` docstring: a bridge that lands before makes the job fail although the legs bridge)."""
+
+    node: str
+    leg_uuid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandFailed:
     """A command the router asked for was refused or could not be sent (fed back by the daemon).
 
@@ -178,6 +188,13 @@ class StopTakingCalls:
     """The daemon is draining: new callers are no longer accepted (they are left to the dialplan)."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReleaseAgentLegs:
+    """The daemon is about to stop: ring no more agents, and hang up every agent leg that is not in a
+    conversation (ringing, or answered and not yet bridged), so that nothing fsrouter originated is left in
+    FreeSWITCH. Waiting callers stay where they are, for the next start to take back with their entry time."""
+
+
 Event = (
     CallParked
     | ChannelAnswered
@@ -185,6 +202,7 @@ Event = (
     | HoldChanged
     | ChannelHungUp
     | OriginateFailed
+    | OriginateSucceeded
     | CommandFailed
     | AgentRegistration
     | AgentControl
@@ -193,4 +211,5 @@ Event = (
     | ChannelsAudited
     | Tick
     | StopTakingCalls
+    | ReleaseAgentLegs
 )

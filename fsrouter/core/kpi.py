@@ -56,10 +56,12 @@ DEFAULT_WINDOWS: Mapping[str, float] = MappingProxyType({"15m": 900.0, "1h": 360
 #: outcomes of calls that never waited for an agent
 NOT_OFFERED_OUTCOMES = frozenset({"closed"})
 
-#: offer results that say nothing about the agent: we withdrew the offer, the phone never rang, or its end was
-#: lost (``missed_hangup``: the leg was found gone by reconciliation)
+#: offer results that say nothing about the agent: we withdrew the offer, the phone never rang, its end was
+#: lost (``missed_hangup``: the leg was found gone by reconciliation), or the agent answered and FreeSWITCH never
+#: confirmed the bridge (``bridge_timeout``)
 NOT_PRESENTED_RESULTS = frozenset(
     {
+        "bridge_timeout",
         "originate_cancel",
         "lose_race",
         "lost_while_disconnected",

@@ -20,6 +20,10 @@ class Offer:
     node: str
     offered_at: float
     answered: bool = False
+    #: when the leg's answer was heard (CHANNEL_ANSWER, the job's +OK, or a heal)
+    answered_at: float | None = None
+    #: the originate job's result is in (+OK, or -ERR after the answer): ``uuid_bridge`` no longer races it
+    job_done: bool = False
 
 
 @dataclass(slots=True, kw_only=True)
@@ -48,6 +52,9 @@ class Call:
     agent_id: str | None = None
     agent_leg: str | None = None
     bridge_sent: bool = False
+    #: when the last ``Bridge`` was sent, and how many were sent to the current agent leg
+    bridge_sent_at: float = 0.0
+    bridge_attempts: int = 0
     connected_at: float | None = None
     #: hold time so far while connected, and when the current hold began (None when not on hold)
     hold_seconds: float = 0.0

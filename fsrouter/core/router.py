@@ -19,14 +19,34 @@ One call flows like this (``design.md``, "How a call flows"):
    and the queue's strategy ranks the rest. Each decision leaves a trace for ``explain`` (``explain.py``).
    Entry limits (``max_waiting_calls``, ``when_no_agents``) and overflow steps may send the caller to
    another queue (keeping its entry time) or an extension instead.
-3. ``ChannelAnswered`` of the agent leg: once the caller is answered too, ``Bridge``. ``ChannelBridged`` confirms
-   the conversation (TALKING). An offer that fails (busy, no answer, rejected, unregistered, the agent hung up
-   before the bridge) puts the agent in the matching retry delay and the call back in the queue.
+3. ``ChannelAnswered`` of the agent leg moves the call to CONNECTING; the ``Bridge`` waits for the originate
+   job's result as well (``OriginateSucceeded``, see "The originate/bridge race" below) and for the caller's own
+   answer. ``ChannelBridged`` confirms the conversation (TALKING). An offer that fails (busy, no answer,
+   rejected, unregistered, the agent hung up before the bridge) puts the agent in the matching retry delay and
+   the call back in the queue.
 4. Either side hanging up ends the call with exactly one ``RecordCall``: answered, abandoned, timed_out, ...
    The agent goes to wrap-up, then back to AVAILABLE on a ``Tick``.
 
 Every call that enters ends with exactly one record; every agent that rings ends the ring (answered, failed,
 cancelled, or timed out by the watchdog in ``_on_tick``), so no agent stays RESERVED forever.
+
+The originate/bridge race
+-------------------------
+The agent leg's CHANNEL_ANSWER arrives before the ``bgapi originate … &park()`` job has returned. FreeSWITCH
+1.10's ``originate_function`` (mod_commands.c) writes ``+OK <uuid>`` only once the originate succeeded and the
+leg was set to run ``&park()``; ``switch_ivr_uuid_bridge`` marks both legs for transfer, and when it lands while
+``switch_ivr_originate`` is still waiting, the originate counts the peer as gone: the job reports
+``-ERR ORIGINATOR_CANCEL`` although the legs do bridge (captured as ``bridge_race_err``), and a bridge landing just
+between the success and ``&park()`` taking over was seen acknowledged and never done. So a bridge is sent only
+once both the leg's answer and the job's result are in: after ``+OK`` it behaves like ``bridge_race_ok``. A job
+that fails after the leg answered means only that ``&park()`` never ran: the leg's own events (its hang-up, its
+bridge) are the truth, and the job's failure neither fails the offer nor frees the agent. A job result that never
+comes (its event lost) is waited for ``bridge_timeout`` seconds after the answer, then the leg is bridged anyway.
+
+A bridge acknowledged but not confirmed by CHANNEL_BRIDGE within ``bridge_timeout`` is sent once more to the same
+agent leg (``BRIDGE_ATTEMPTS``); when that one is not confirmed either, the connection is ended cleanly: the agent
+leg is killed, the agent is available again with no penalty (the offer's result is ``bridge_timeout``), and the
+caller waits again with its entry time and priority, its music restarted. Never a silent abandon.
 
 Reconciliation
 --------------
@@ -97,6 +117,8 @@ from fsrouter.core.events import (
     NodeDown,
     NodeUp,
     OriginateFailed,
+    OriginateSucceeded,
+    ReleaseAgentLegs,
     StopTakingCalls,
     Tick,
 )
@@ -117,6 +139,13 @@ RECENTLY_ENDED_LIMIT = 10_000
 REMOVED_FROM_RULES = "removed from rules"
 #: retry delay after an originate that could not even be sent (node down, command refused)
 SEND_FAILURE_DELAY = 2.0
+#: seconds a sent bridge may go unconfirmed by CHANNEL_BRIDGE (under load on a real FreeSWITCH, answer -> bridge
+#: reached 1.4-1.8 s at p99), and that an answered agent leg's originate job result is waited for
+DEFAULT_BRIDGE_TIMEOUT = 3.0
+#: bridges sent to one answered agent leg before the connection is given up (the first, then one retry)
+BRIDGE_ATTEMPTS = 2
+#: the result of an offer whose agent answered but whose bridge FreeSWITCH never confirmed (no fault of the agent)
+BRIDGE_TIMEOUT_RESULT = "BRIDGE_TIMEOUT"
 
 _BUSY_CAUSES = frozenset({"USER_BUSY", "NORMAL_CIRCUIT_CONGESTION"})
 _REJECT_CAUSES = frozenset({"CALL_REJECTED"})
@@ -166,13 +195,17 @@ class Router:
         random: Callable[[], float] | None = None,
         emit_traces: bool = False,
         on_heal: Callable[[Heal], None] | None = None,
+        bridge_timeout: float = DEFAULT_BRIDGE_TIMEOUT,
     ) -> None:
         """``random`` feeds weighted-random; by default each decision draws from a source seeded with the
         call uuid and its offer count, so a replay of the same events makes the same choices.
         ``emit_traces`` adds a ``RecordTrace`` command per routing decision (the daemon stores them for
         ``fsrouter explain``); the last calls' traces are kept in memory either way (``explain``).
-        ``on_heal`` is told every heal of the periodic reconciliation (the daemon logs them)."""
+        ``on_heal`` is told every heal of the periodic reconciliation (the daemon logs them).
+        ``bridge_timeout`` (seconds) bounds an unconfirmed bridge and a missing originate job result (module
+        docstring, "The originate/bridge race")."""
         self._new_id = new_id
+        self._bridge_timeout = bridge_timeout
         self._random = random
         self._emit_traces = emit_traces
         self._on_heal = on_heal
@@ -203,6 +236,8 @@ class Router:
         #: the first of the audits in a row that found it was listed
         self._drift: dict[str, dict[Heal, float]] = {}
         self.draining = False
+        #: set by ReleaseAgentLegs: no agent is rung any more (the daemon is stopping)
+        self.offering_stopped = False
         #: uuids of calls that already have their record (insertion-ordered, bounded)
         self._recently_ended: dict[str, None] = {}
         self._arrivals = itertools.count(1)
@@ -214,6 +249,7 @@ class Router:
             HoldChanged: self._on_hold_changed,  # type: ignore[dict-item]
             ChannelHungUp: self._on_hangup,  # type: ignore[dict-item]
             OriginateFailed: self._on_originate_failed,  # type: ignore[dict-item]
+            OriginateSucceeded: self._on_originate_succeeded,  # type: ignore[dict-item]
             CommandFailed: self._on_command_failed,  # type: ignore[dict-item]
             AgentRegistration: self._on_registration,  # type: ignore[dict-item]
             AgentControl: self._on_agent_control,  # type: ignore[dict-item]
@@ -222,6 +258,7 @@ class Router:
             ChannelsAudited: self._on_channels_audited,  # type: ignore[dict-item]
             Tick: self._on_tick,  # type: ignore[dict-item]
             StopTakingCalls: self._on_stop_taking_calls,  # type: ignore[dict-item]
+            ReleaseAgentLegs: self._on_release_agent_legs,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ public API
@@ -462,7 +499,7 @@ class Router:
         call = self.calls.get(event.uuid)
         if call is not None:
             call.answered = True
-            return self._bridge_if_ready(call)
+            return self._bridge_if_ready(call, now)
         offer = self._legs.get(event.uuid)
         if offer is None or offer.answered:
             return []
@@ -470,6 +507,7 @@ class Router:
 
     def _agent_answered(self, offer: Offer, now: float) -> list[Command]:
         offer.answered = True
+        offer.answered_at = now
         call = self.calls[offer.call_uuid]
         agent = self.agents.get(offer.agent_id)
         commands: list[Command] = []
@@ -485,13 +523,24 @@ class Router:
             agent.no_answer_count = 0
             commands += self._set_agent(agent, "answered", now, "answered offer")
             agent.call_uuid = call.uuid
-        return commands + self._bridge_if_ready(call)
+        return commands + self._bridge_if_ready(call, now)
 
-    def _bridge_if_ready(self, call: Call) -> list[Command]:
-        """Bridge only when both the agent leg and the caller are answered (never an unanswered caller)."""
+    def _bridge_if_ready(self, call: Call, now: float) -> list[Command]:
+        """Bridge once the caller is answered (never an unanswered caller), and the agent leg answered with its
+        originate job's result in (module docstring, "The originate/bridge race")."""
         if call.state is not CallState.CONNECTING or not call.answered or call.agent_leg is None or call.bridge_sent:
             return []
+        offer = call.offers.get(call.agent_leg)
+        if offer is not None and not offer.job_done:
+            return []
+        return self._send_bridge(call, now)
+
+    @staticmethod
+    def _send_bridge(call: Call, now: float) -> list[Command]:
+        assert call.agent_leg is not None
         call.bridge_sent = True
+        call.bridge_sent_at = now
+        call.bridge_attempts += 1
         return [Bridge(node=call.node, caller_uuid=call.uuid, agent_uuid=call.agent_leg)]
 
     def _on_bridged(self, event: ChannelBridged, now: float) -> list[Command]:
@@ -597,6 +646,8 @@ class Router:
         overflows instead of being offered. Agents still free once every waiting call had its turn join the
         ringing of simultaneous (ring-all) offers in progress: a waiting caller always comes first.
         """
+        if self.offering_stopped:
+            return []
         routable = [c for c in self.calls.values() if self._routable.get(c.queue) and self._may_ring_more(c)]
         if not routable:
             return []
@@ -650,9 +701,7 @@ class Router:
                 excluded.append((agent, reason))
         ranked = strategy.rank(candidates, call, demand, now)
         chosen = [agent for agent, _ in (ranked if strategy.simultaneous else ranked[:1])]
-        trace = offer_trace(
-            call, demand, strategy, ranked, excluded, chosen, rules_version=self.rules.version, now=now
-        )
+        trace = offer_trace(call, demand, strategy, ranked, excluded, chosen, rules_version=self.rules.version, now=now)
         return chosen, trace
 
     def _trace(self, call: Call, trace: Trace) -> list[Command]:
@@ -719,8 +768,27 @@ class Router:
             agent.ringing.discard(offer.leg_uuid)
 
     def _on_originate_failed(self, event: OriginateFailed, now: float) -> list[Command]:
+        """Before the leg answered: the offer failed. After: only ``&park()`` never ran (module docstring)."""
         offer = self._legs.get(event.leg_uuid)
-        return [] if offer is None else self._offer_failed(offer, now, event.cause)
+        if offer is None:
+            return []
+        if not offer.answered:
+            return self._offer_failed(offer, now, event.cause)
+        return self._job_done(offer, now)
+
+    def _on_originate_succeeded(self, event: OriginateSucceeded, now: float) -> list[Command]:
+        """``+OK``: the agent answered (even if its CHANNEL_ANSWER is late or lost) and the leg runs ``&park()``."""
+        offer = self._legs.get(event.leg_uuid)
+        if offer is None:
+            return []
+        if not offer.answered:
+            offer.job_done = True
+            return self._agent_answered(offer, now)
+        return self._job_done(offer, now)
+
+    def _job_done(self, offer: Offer, now: float) -> list[Command]:
+        offer.job_done = True
+        return self._bridge_if_ready(self.calls[offer.call_uuid], now)
 
     def _offer_failed(self, offer: Offer, now: float, cause: str) -> list[Command]:
         """The agent leg ended before the bridge: penalise by cause, put the call back in the queue."""
@@ -737,18 +805,47 @@ class Router:
         return commands
 
     def _connect_failed(self, call: Call, now: float, retry_delay: float) -> list[Command]:
-        """The agent answered but the legs were never bridged: the call waits again, the agent is freed and
-        skipped for ``retry_delay`` seconds."""
+        """The agent answered but the legs were never bridged: the call waits again (its music back on if a
+        bridge had stopped it), the agent is freed and skipped for ``retry_delay`` seconds."""
         agent = self.agents.get(call.agent_id or "")
         call.state = advance(CALL_TRANSITIONS, call.state, "bridge_failed")
+        moh = self._queues[call.queue].moh
+        commands: list[Command] = (
+            [PlayMusic(node=call.node, uuid=call.uuid, source=moh)] if call.bridge_sent and moh else []
+        )
         call.bridge_sent = False
+        call.bridge_attempts = 0
         call.agent_id = None
         call.agent_leg = None
         if agent is None or agent.call_uuid != call.uuid:
-            return []
+            return commands
         agent.call_uuid = None
         agent.ready_at = now + retry_delay
-        return self._agent_call_over(agent, call, now, connected=False)
+        return commands + self._agent_call_over(agent, call, now, connected=False)
+
+    def _check_connecting(self, call: Call, now: float) -> list[Command]:
+        """The bounds of a call still connecting (module docstring, "The originate/bridge race"): an answered leg
+        whose job result is missing is bridged anyway; an unconfirmed bridge is sent again, then given up."""
+        if call.state is not CallState.CONNECTING or call.agent_leg is None:
+            return []
+        offer = call.offers.get(call.agent_leg)
+        if not call.bridge_sent:
+            waited = now - (offer.answered_at or now) if offer is not None else 0.0
+            if offer is None or offer.job_done or waited <= self._bridge_timeout:
+                return []
+            return self._job_done(offer, now)
+        if now - call.bridge_sent_at <= self._bridge_timeout:
+            return []
+        commands = self._heal_if_sighted(Heal("bridge_lost", call.node, call.agent_leg, call.uuid), now)
+        if call.state is not CallState.CONNECTING:  # the last audit found them bridged: they talk
+            return commands
+        if call.bridge_attempts < BRIDGE_ATTEMPTS:
+            return commands + self._send_bridge(call, now)
+        commands.append(Kill(node=call.node, uuid=call.agent_leg, cause="NORMAL_CLEARING"))
+        if offer is not None:  # over now: the killed leg's hang-up must find nothing left to end
+            self._forget_offer(offer)
+            commands.append(self._offer_record(offer, call, now, BRIDGE_TIMEOUT_RESULT))
+        return commands + self._connect_failed(call, now, 0.0)
 
     def _penalise(self, agent: Agent, cause: str, now: float) -> list[Command]:
         config = agent.config
@@ -877,6 +974,7 @@ class Router:
                 commands.append(Kill(node=offer.node, uuid=offer.leg_uuid, cause="ORIGINATOR_CANCEL"))
                 commands += self._offer_failed(offer, now, "NO_ANSWER")
         for call in list(self.calls.values()):
+            commands += self._check_connecting(call, now)
             commands += self._check_max_wait(call, now)
             if call.uuid in self.calls:
                 commands += self._escalate(call, now)
@@ -974,6 +1072,9 @@ class Router:
         elif not self._unheard(heal):
             healed = None
         elif heal.kind == "answer_lost":
+            offer = self._legs.get(heal.channel)
+            if offer is not None and now - seen_at > self._bridge_timeout:
+                offer.job_done = True  # answered that long ago: its job result is in, and was lost with the answer
             healed = self._on_answered(ChannelAnswered(node=heal.node, uuid=heal.channel), now)
         else:
             healed = self._mark_talking(self.calls[heal.call or ""], seen_at)
@@ -1043,6 +1144,23 @@ class Router:
     def _on_stop_taking_calls(self, event: StopTakingCalls, now: float) -> list[Command]:
         self.draining = True
         return []
+
+    def _on_release_agent_legs(self, event: ReleaseAgentLegs, now: float) -> list[Command]:
+        """Ring no more agents and hang up every agent leg not in a conversation: ringing ones (cancelled, no
+        penalty) and answered ones whose bridge was not sent yet (the caller waits again). A call whose bridge
+        was sent is left to it: its legs are about to talk, or the next start's audit finds them."""
+        self.offering_stopped = True
+        commands: list[Command] = []
+        for offer in list(self._legs.values()):
+            call = self.calls[offer.call_uuid]
+            if not offer.answered:
+                commands += self._cancel_offer(offer, now, "ORIGINATOR_CANCEL")
+            elif not call.bridge_sent:
+                self._forget_offer(offer)
+                commands.append(Kill(node=offer.node, uuid=offer.leg_uuid, cause="NORMAL_CLEARING"))
+                commands.append(self._offer_record(offer, call, now, "ORIGINATOR_CANCEL"))
+                commands += self._connect_failed(call, now, 0.0)
+        return commands
 
     # ------------------------------------------------------------------ records and views
 

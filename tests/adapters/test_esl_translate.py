@@ -23,6 +23,7 @@ from fsrouter.core.events import (
     ChannelHungUp,
     HoldChanged,
     OriginateFailed,
+    OriginateSucceeded,
 )
 from tests.adapters.esl_helpers import (
     fixture_bytes,
@@ -87,10 +88,11 @@ def test_bridged_call_answers_both_legs_bridges_and_clears() -> None:
 
     events = translated_events("plain/bridge_answered.raw")
 
-    # Caller dialled 5000, which is not marked for fsrouter: no CallParked, and the +OK job gives nothing.
+    # Caller dialled 5000, which is not marked for fsrouter: no CallParked; the job's +OK follows the leg's answer.
     assert events == [
         ChannelAnswered(node=NODE, uuid=caller),
         ChannelAnswered(node=NODE, uuid=agent),
+        OriginateSucceeded(node=NODE, leg_uuid=agent),
         ChannelBridged(node=NODE, uuid=caller, other_uuid=agent),
         ChannelHungUp(node=NODE, uuid=caller, cause="NORMAL_CLEARING"),
         ChannelHungUp(node=NODE, uuid=agent, cause="NORMAL_CLEARING"),
@@ -120,14 +122,15 @@ def test_failed_originate_names_the_leg_and_the_cause(name: str, cause: str, leg
     ] * leg_hangups
 
 
-def test_successful_originate_job_is_not_an_event() -> None:
+def test_successful_originate_job_names_the_leg() -> None:
     job = next(
         frame
         for frame in split_frames(fixture_bytes("plain/bridge_answered.raw"))
         if frame.event_headers.get("Event-Name") == "BACKGROUND_JOB"
     )
     assert job.event_body.startswith("+OK ")
-    assert translate(job.event_headers, job.event_body, NODE) is None
+    leg = scenario_value("bridge_answered", "agent_uuid")
+    assert translate(job.event_headers, job.event_body, NODE) == OriginateSucceeded(node=NODE, leg_uuid=leg)
 
 
 # --- rules on synthetic headers ----------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from fsrouter.core.events import (
     NodeDown,
     NodeUp,
     OriginateFailed,
+    OriginateSucceeded,
     StopTakingCalls,
     Tick,
 )
@@ -99,10 +100,12 @@ def test_a_call_is_answered_queued_offered_bridged_and_recorded() -> None:
     assert agent_state(router, "agent-1000") == "reserved"
 
     assert esl(router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=10.1)) == []
-    assert esl(router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=13.0)) == [
+    # the agent answers; the bridge waits for the originate job's +OK (no race with switch_ivr_originate)
+    assert esl(router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=12.98)) == []
+    assert agent_state(router, "agent-1000") == "on_call"
+    assert esl(router.handle(OriginateSucceeded(node=NODE, leg_uuid="leg-1"), now=13.0)) == [
         Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1")
     ]
-    assert agent_state(router, "agent-1000") == "on_call"
     router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=13.1)
 
     out = router.handle(ChannelHungUp(node=NODE, uuid="caller-1", cause="NORMAL_CLEARING"), now=73.1)
@@ -134,6 +137,7 @@ def connected_call(router: Router, at: float) -> None:
     """caller-1 parks at ``at`` and is bridged to agent-1000 (leg-1) at once."""
     router.handle(parked(answered=True), now=at)
     router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=at)
+    router.handle(OriginateSucceeded(node=NODE, leg_uuid="leg-1"), now=at)
     router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=at)
 
 
@@ -178,6 +182,7 @@ def test_never_bridges_before_the_caller_is_answered() -> None:
     router.handle(parked(), now=0.0)
     # the agent answers before FreeSWITCH confirmed the caller's answer: wait
     assert esl(router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=1.0)) == []
+    assert esl(router.handle(OriginateSucceeded(node=NODE, leg_uuid="leg-1"), now=1.02)) == []
     assert esl(router.handle(ChannelAnswered(node=NODE, uuid="caller-1"), now=1.1)) == [
         Bridge(node=NODE, caller_uuid="caller-1", agent_uuid="leg-1")
     ]
@@ -331,9 +336,12 @@ def test_reconnect_reconciles_calls_that_ended_while_we_were_away() -> None:
         ),
         now=5.0,
     )
-    assert esl(out) == [Bridge(node=NODE, caller_uuid="caller-2", agent_uuid="leg-2")]
+    assert esl(out) == []  # leg-2's originate job result may have been lost with the connection: wait for it
     assert [(r.uuid, r.outcome) for r in records(out)] == [("caller-1", "abandoned")]
     assert agent_state(router, "agent-1000") == "available"
+    assert esl(router.handle(Tick(), now=8.0)) == []
+    # no job result within the bridge timeout (3 s): the answered leg is bridged anyway
+    assert esl(router.handle(Tick(), now=8.1)) == [Bridge(node=NODE, caller_uuid="caller-2", agent_uuid="leg-2")]
 
 
 def test_freeswitch_restart_ends_every_call_of_that_node_once() -> None:
