@@ -621,10 +621,13 @@ class Router:
             commands += self._agent_call_over(agent, call, now, connected=outcome == "answered")
         return commands
 
-    def _agent_call_over(self, agent: Agent, call: Call, now: float, *, connected: bool) -> list[Command]:
+    def _agent_call_over(
+        self, agent: Agent, call: Call, now: float, *, connected: bool, reason: str = "caller left before bridge"
+    ) -> list[Command]:
+        """Free ``agent`` from ``call``: to wrap-up after a conversation, else available at once (``reason``)."""
         if not connected:
             agent.idle_since = now
-            return self._set_agent(agent, "call_not_connected", now, "caller left before bridge")
+            return self._set_agent(agent, "call_not_connected", now, reason)
         wrapup = agent.config.wrapup
         if wrapup is None:
             wrapup = self._queues[call.queue].wrapup
@@ -797,14 +800,15 @@ class Router:
         agent = self.agents.get(offer.agent_id)
         commands: list[Command] = [self._offer_record(offer, call, now, cause)]
         if offer.answered:
-            return commands + self._connect_failed(call, now, agent.config.reject_delay if agent else 0.0)
+            delay = agent.config.reject_delay if agent else 0.0
+            return commands + self._connect_failed(call, now, delay, "agent leg ended before the bridge")
         if agent is not None and agent.state is AgentState.RESERVED and not self._still_ringing(agent):
             commands += self._penalise(agent, cause, now)
         if not call.offers and call.state is CallState.OFFERING:
             call.state = advance(CALL_TRANSITIONS, call.state, "all_offers_failed")
         return commands
 
-    def _connect_failed(self, call: Call, now: float, retry_delay: float) -> list[Command]:
+    def _connect_failed(self, call: Call, now: float, retry_delay: float, reason: str) -> list[Command]:
         """The agent answered but the legs were never bridged: the call waits again (its music back on if a
         bridge had stopped it), the agent is freed and skipped for ``retry_delay`` seconds."""
         agent = self.agents.get(call.agent_id or "")
@@ -821,7 +825,7 @@ class Router:
             return commands
         agent.call_uuid = None
         agent.ready_at = now + retry_delay
-        return commands + self._agent_call_over(agent, call, now, connected=False)
+        return commands + self._agent_call_over(agent, call, now, connected=False, reason=reason)
 
     def _check_connecting(self, call: Call, now: float) -> list[Command]:
         """The bounds of a call still connecting (module docstring, "The originate/bridge race"): an answered leg
@@ -845,7 +849,7 @@ class Router:
         if offer is not None:  # over now: the killed leg's hang-up must find nothing left to end
             self._forget_offer(offer)
             commands.append(self._offer_record(offer, call, now, BRIDGE_TIMEOUT_RESULT))
-        return commands + self._connect_failed(call, now, 0.0)
+        return commands + self._connect_failed(call, now, 0.0, "bridge never confirmed")
 
     def _penalise(self, agent: Agent, cause: str, now: float) -> list[Command]:
         config = agent.config
@@ -881,7 +885,7 @@ class Router:
             if answered is not None:  # over now: the killed leg's hang-up must find nothing left to end
                 self._forget_offer(answered)
                 kill.append(self._offer_record(answered, call, now, "SEND_FAILED"))
-            return kill + self._connect_failed(call, now, SEND_FAILURE_DELAY)
+            return kill + self._connect_failed(call, now, SEND_FAILURE_DELAY, "bridge refused")
         if event.command == "answer":
             call = self.calls.get(event.uuid)
             if call is None:
@@ -1159,7 +1163,7 @@ class Router:
                 self._forget_offer(offer)
                 commands.append(Kill(node=offer.node, uuid=offer.leg_uuid, cause="NORMAL_CLEARING"))
                 commands.append(self._offer_record(offer, call, now, "ORIGINATOR_CANCEL"))
-                commands += self._connect_failed(call, now, 0.0)
+                commands += self._connect_failed(call, now, 0.0, "released at shutdown")
         return commands
 
     # ------------------------------------------------------------------ records and views
