@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from types import MappingProxyType
 
+from fsrouter.core.causes import NO_ANSWER_ENDS, OfferEnd, offer_end
 from fsrouter.core.commands import CallRecord, OfferRecord, WrapUpRecord
 from fsrouter.core.erlang import average_speed_of_answer, required_agents, service_level
 from fsrouter.core.lifecycle import AgentState
@@ -56,22 +57,6 @@ DEFAULT_WINDOWS: Mapping[str, float] = MappingProxyType({"15m": 900.0, "1h": 360
 #: outcomes of calls that never waited for an agent
 NOT_OFFERED_OUTCOMES = frozenset({"closed"})
 
-#: offer results that say nothing about the agent: we withdrew the offer, the phone never rang, its end was
-#: lost (``missed_hangup``: the leg was found gone by reconciliation), or the agent answered and FreeSWITCH never
-#: confirmed the bridge (``bridge_timeout``)
-NOT_PRESENTED_RESULTS = frozenset(
-    {
-        "bridge_timeout",
-        "originate_cancel",
-        "lose_race",
-        "lost_while_disconnected",
-        "missed_hangup",
-        "send_failed",
-        "user_not_registered",
-        "subscriber_absent",
-    }
-)
-
 #: agents able to take calls (Erlang's N); ``break`` and ``logged_out`` are not
 STAFFED_STATES = tuple(
     state.value for state in (AgentState.AVAILABLE, AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
@@ -81,8 +66,14 @@ BUSY_STATES = tuple(state.value for state in (AgentState.RESERVED, AgentState.ON
 
 
 def is_agent_no_answer(result: str) -> bool:
-    """Whether an offer's result counts against the agent (K-03: presented but not picked up)."""
-    return result != "answered" and result not in NOT_PRESENTED_RESULTS
+    """Whether an offer's result counts against the agent (K-03: presented but not picked up; ``core/causes.py``)."""
+    return offer_end(result) in NO_ANSWER_ENDS
+
+
+def was_presented(result: str) -> bool:
+    """Whether an offer with this result reached the agent's phone and the agent could pick up (K-03's
+    denominator): not withdrawn by fsrouter, not lost, not unregistered, not unsent (``core/causes.py``)."""
+    return offer_end(result) in (OfferEnd.ANSWERED, *NO_ANSWER_ENDS)
 
 
 def staffed_agents(agents_by_state: Mapping[str, int]) -> int:
@@ -226,7 +217,7 @@ class KpiTracker:
 
     def record_offer(self, record: OfferRecord) -> None:
         """Count an offer presented to an agent and whether the agent picked up."""
-        if record.result in NOT_PRESENTED_RESULTS:
+        if not was_presented(record.result):
             return
         tally = self._bucket(record.queue, record.ended_at)
         tally.presented_offers += 1

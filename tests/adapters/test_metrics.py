@@ -231,11 +231,11 @@ def test_offers_and_no_answers_count_only_what_the_agent_could_pick_up(
     scene_and_metrics: tuple[Scene, Metrics],
 ) -> None:
     scene, metrics = scene_and_metrics
-    for result in ["answered"] * 3 + ["no_answer", "user_busy", "originate_cancel"]:
+    for result in ["answered"] * 3 + ["no_answer", "user_busy", "originator_cancel"]:
         metrics.observe(offered(result))
 
     assert scene.value("fsrouter_offers_total", queue="support", result="answered") == 3
-    assert scene.value("fsrouter_offers_total", queue="support", result="originate_cancel") == 1
+    assert scene.value("fsrouter_offers_total", queue="support", result="originator_cancel") == 1
     assert scene.value("fsrouter_agent_no_answers_total", queue="support") == 2
     assert scene.value("fsrouter_agent_no_answer_ratio", queue="support", window="15m") == 0.4
 

@@ -171,7 +171,7 @@ def test_agent_no_answer_rate_counts_only_offers_the_agent_was_presented() -> No
     for i in range(19):
         kpi.record_offer(offer("answered", at=float(i)))
     kpi.record_offer(offer("no_answer", at=30.0))
-    kpi.record_offer(offer("originate_cancel", at=31.0))  # we withdrew it: not the agent's fault
+    kpi.record_offer(offer("originator_cancel", at=31.0))  # we withdrew it: not the agent's fault
     kpi.record_offer(offer("user_not_registered", at=32.0))  # the phone never rang
 
     stats = kpi.window("support", "15m", now=100.0)
@@ -187,10 +187,13 @@ def test_agent_no_answer_rate_counts_only_offers_the_agent_was_presented() -> No
         ("no_answer", True),
         ("user_busy", True),
         ("call_rejected", True),
-        ("originate_cancel", False),
+        ("originator_cancel", False),
         ("lose_race", False),
         ("user_not_registered", False),
         ("missed_hangup", False),  # healed by reconciliation: nobody knows what the phone did
+        ("bridge_timeout", False),  # the agent answered; FreeSWITCH never bridged
+        ("send_failed", False),
+        ("no_user_response", True),
     ],
 )
 def test_which_offer_results_count_against_the_agent(result: str, counts: bool) -> None:
