@@ -19,7 +19,7 @@ import tracemalloc
 from fsrouter.core.commands import Originate, RecordCall, RecordWrapUp
 from fsrouter.core.events import AgentControl, CallParked, ChannelAnswered, ChannelBridged, ChannelHungUp, Tick
 from fsrouter.core.kpi import KpiTracker
-from fsrouter.core.router import Router
+from fsrouter.core.routing import Router
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
 
 NODE = "bench"

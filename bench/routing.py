@@ -24,7 +24,7 @@ from fsrouter.core.events import AgentControl, CallParked, ChannelHungUp
 from fsrouter.core.explain import offer_trace
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.model import Call
-from fsrouter.core.router import Router
+from fsrouter.core.routing import Router
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
 from fsrouter.core.strategies import make_strategy
 from fsrouter.core.strategies.eligibility import demand_for, exclusion

@@ -56,11 +56,13 @@ from fsrouter.core.commands import (
     Transfer,
 )
 from fsrouter.core.events import (
+    AgentAction,
     AgentControl,
     CallParked,
     ChannelHungUp,
     CommandFailed,
     Event,
+    FailedCommand,
     NodeUp,
     StopTakingCalls,
     Tick,
@@ -68,7 +70,7 @@ from fsrouter.core.events import (
 from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.recovery import ENDED_WHILE_AWAY, record_of_unwatched_call
-from fsrouter.core.router import REMOVED_FROM_RULES, Heal, Router
+from fsrouter.core.routing import REMOVED_FROM_RULES, Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
 
@@ -77,10 +79,10 @@ log = logging.getLogger(__name__)
 _STORE_COMMANDS = get_args(StoreCommand)
 
 #: which command failures the router must hear about, and the channel they concern
-_FEEDBACK: dict[type, tuple[str, Callable[[Any], str]]] = {
-    Answer: ("answer", lambda c: c.uuid),
-    Originate: ("originate", lambda c: c.leg_uuid),
-    Bridge: ("bridge", lambda c: c.caller_uuid),
+_FEEDBACK: dict[type, tuple[FailedCommand, Callable[[Any], str]]] = {
+    Answer: (FailedCommand.ANSWER, lambda c: c.uuid),
+    Originate: (FailedCommand.ORIGINATE, lambda c: c.leg_uuid),
+    Bridge: (FailedCommand.BRIDGE, lambda c: c.caller_uuid),
 }
 
 
@@ -217,11 +219,11 @@ class Daemon:
             if agent is None or last.reason == REMOVED_FROM_RULES:
                 continue
             was_logged_out = last.state == AgentState.LOGGED_OUT.value
-            actions = []
+            actions: list[AgentAction] = []
             if was_logged_out != (agent.state is AgentState.LOGGED_OUT):
-                actions.append("logout" if was_logged_out else "login")
+                actions.append(AgentAction.LOGOUT if was_logged_out else AgentAction.LOGIN)
             if last.state == AgentState.BREAK.value:
-                actions.append("break")
+                actions.append(AgentAction.BREAK)
             for action in actions:
                 self.submit(AgentControl(agent_id=agent_id, action=action, source="restart"))
 
@@ -438,7 +440,8 @@ class Daemon:
         if command == "agent":
             if str(args["agent"]) not in self.router.agents:
                 raise FsrouterError(f"unknown agent {args['agent']!r}")
-            self.submit(AgentControl(agent_id=str(args["agent"]), action=str(args["action"]), source=f"uid {uid}"))
+            action = AgentAction(str(args["action"]))
+            self.submit(AgentControl(agent_id=str(args["agent"]), action=action, source=f"uid {uid}"))
             return {"agent": args["agent"], "action": args["action"]}
         if command == "explain":
             call_uuid = str(args["call"])

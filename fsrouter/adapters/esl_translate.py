@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic, Transfer
 from fsrouter.core.events import (
     AGENT_ACTIONS,
+    AgentAction,
     AgentControl,
     AgentRegistration,
     CallParked,
@@ -164,7 +165,7 @@ def _custom(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
         action = headers["Action"].strip().lower()
         if action not in AGENT_ACTIONS:
             return None
-        return AgentControl(agent_id=headers["Agent"].strip(), action=action, source="phone")
+        return AgentControl(agent_id=headers["Agent"].strip(), action=AgentAction(action), source="phone")
     return None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
@@ -78,6 +79,18 @@ class Transfer:
     context: str = "default"
 
 
+class CallOutcome(StrEnum):
+    """How a call's stay in fsrouter ended (``CallRecord.outcome``; ``docs/kpi.md`` counts them)."""
+
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"
+    OVERFLOWED = "overflowed"
+    CLOSED = "closed"
+    TIMED_OUT = "timed_out"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallRecord:
     """The one record every call that entered fsrouter ends with."""
@@ -85,7 +98,7 @@ class CallRecord:
     uuid: str
     node: str
     queue: str
-    outcome: str
+    outcome: CallOutcome
     entered_at: float
     ended_at: float
     agent: str | None = None
@@ -180,4 +193,4 @@ EslCommand = Answer | PlayMusic | Originate | Bridge | Kill | Transfer
 StoreCommand = RecordCall | RecordAgentState | RecordWrapUp | RecordOffer | RecordTrace
 Command = EslCommand | StoreCommand
 
-OUTCOMES = ("answered", "abandoned", "overflowed", "closed", "timed_out", "rejected", "failed")
+OUTCOMES = tuple(outcome.value for outcome in CallOutcome)

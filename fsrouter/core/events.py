@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from types import MappingProxyType
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -85,24 +86,35 @@ class OriginateFailed:
 class OriginateSucceeded:
     """The BACKGROUND_JOB of our ``bgapi originate`` ended in ``+OK <leg_uuid>``: the agent answered and the leg
     now runs ``&park()``. Only from then on can ``uuid_bridge`` take the leg without racing the originate
-    (``core/router.py`` docstring: a bridge that lands before makes the job fail although the legs bridge)."""
+    (``core/routing/offers.py`` docstring: a bridge that lands before makes the job fail although the legs bridge)."""
 
     node: str
     leg_uuid: str
+
+
+class FailedCommand(StrEnum):
+    """The commands whose failure the router must hear of (``CommandFailed.command``)."""
+
+    ANSWER = "answer"
+    ORIGINATE = "originate"
+    BRIDGE = "bridge"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandFailed:
     """A command the router asked for was refused or could not be sent (fed back by the daemon).
 
-    ``leg_uuid`` is the channel the command was about (the caller for answer/bridge, the agent leg for
-    originate); ``command`` is its kind (``answer``, ``bridge``, ``originate``, ...).
+    ``uuid`` is the channel the command was about (the caller for answer and bridge, the agent leg for
+    originate); ``command`` is its kind, which may be given by name (``"bridge"``).
     """
 
     node: str
-    command: str
+    command: FailedCommand
     uuid: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "command", FailedCommand(self.command))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,23 +126,34 @@ class AgentRegistration:
     registered: bool
 
 
+class AgentAction(StrEnum):
+    """What an operator (CLI, control socket) or a phone feature code asks of an agent's presence."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    BREAK = "break"
+    READY = "ready"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentControl:
     """An operator or phone feature code asks to change an agent's presence.
 
-    ``action`` is one of ``login``, ``logout``, ``break``, ``ready``.
+    ``action`` may be given as its name (``"break"``); an unknown one raises ValueError.
     """
 
     agent_id: str
-    action: str
+    action: AgentAction
     source: str = "cli"
 
     def __post_init__(self) -> None:
-        if self.action not in AGENT_ACTIONS:
-            raise ValueError(f"unknown agent action {self.action!r}")
+        try:
+            object.__setattr__(self, "action", AgentAction(self.action))
+        except ValueError:
+            raise ValueError(f"unknown agent action {self.action!r}") from None
 
 
-AGENT_ACTIONS = ("login", "logout", "break", "ready")
+AGENT_ACTIONS = tuple(action.value for action in AgentAction)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

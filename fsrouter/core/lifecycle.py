@@ -19,7 +19,7 @@ Rule 2: the tables are the documentation: ``python -m fsrouter.core.lifecycle`` 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import TypeVar
 
 from fsrouter.errors import InvalidTransition
@@ -42,44 +42,76 @@ class AgentState(Enum):
     BREAK = "break"
 
 
+class CallTrigger(StrEnum):
+    """What moves a call."""
+
+    OFFER = "offer"
+    ALL_OFFERS_FAILED = "all_offers_failed"
+    AGENT_ANSWERED = "agent_answered"
+    BRIDGE_FAILED = "bridge_failed"
+    BRIDGED = "bridged"
+    HANGUP = "hangup"
+    CALLER_HANGUP = "caller_hangup"
+    LEAVE_QUEUE = "leave_queue"
+    LOST = "lost"
+
+
+class AgentTrigger(StrEnum):
+    """What moves an agent; the operator's actions (``AgentAction``) share their names."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    BREAK = "break"
+    READY = "ready"
+    OFFER = "offer"
+    OFFER_FAILED = "offer_failed"
+    OFFER_CANCELLED = "offer_cancelled"
+    TOO_MANY_NO_ANSWERS = "too_many_no_answers"
+    ANSWERED = "answered"
+    CALL_ENDED = "call_ended"
+    CALL_NOT_CONNECTED = "call_not_connected"
+    WRAPUP_DONE = "wrapup_done"
+
+
 _LIVE_CALL = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
 
-CALL_TRANSITIONS: dict[tuple[CallState, str], CallState] = {
-    (CallState.WAITING, "offer"): CallState.OFFERING,
-    (CallState.OFFERING, "offer"): CallState.OFFERING,
-    (CallState.OFFERING, "all_offers_failed"): CallState.WAITING,
-    (CallState.OFFERING, "agent_answered"): CallState.CONNECTING,
-    (CallState.CONNECTING, "bridge_failed"): CallState.WAITING,
-    (CallState.CONNECTING, "bridged"): CallState.TALKING,
-    (CallState.TALKING, "hangup"): CallState.ENDED,
-    **{(state, "caller_hangup"): CallState.ENDED for state in _LIVE_CALL},
-    **{(state, "leave_queue"): CallState.ENDED for state in _LIVE_CALL},
-    **{(state, "lost"): CallState.ENDED for state in (*_LIVE_CALL, CallState.TALKING)},
+CALL_TRANSITIONS: dict[tuple[CallState, CallTrigger], CallState] = {
+    (CallState.WAITING, CallTrigger.OFFER): CallState.OFFERING,
+    (CallState.OFFERING, CallTrigger.OFFER): CallState.OFFERING,
+    (CallState.OFFERING, CallTrigger.ALL_OFFERS_FAILED): CallState.WAITING,
+    (CallState.OFFERING, CallTrigger.AGENT_ANSWERED): CallState.CONNECTING,
+    (CallState.CONNECTING, CallTrigger.BRIDGE_FAILED): CallState.WAITING,
+    (CallState.CONNECTING, CallTrigger.BRIDGED): CallState.TALKING,
+    (CallState.TALKING, CallTrigger.HANGUP): CallState.ENDED,
+    **{(state, CallTrigger.CALLER_HANGUP): CallState.ENDED for state in _LIVE_CALL},
+    **{(state, CallTrigger.LEAVE_QUEUE): CallState.ENDED for state in _LIVE_CALL},
+    **{(state, CallTrigger.LOST): CallState.ENDED for state in (*_LIVE_CALL, CallState.TALKING)},
 }
 
 _WORKING = (AgentState.AVAILABLE, AgentState.WRAP_UP, AgentState.BREAK)
 
-AGENT_TRANSITIONS: dict[tuple[AgentState, str], AgentState] = {
-    (AgentState.LOGGED_OUT, "login"): AgentState.AVAILABLE,
-    (AgentState.AVAILABLE, "offer"): AgentState.RESERVED,
-    (AgentState.RESERVED, "offer_failed"): AgentState.AVAILABLE,
-    (AgentState.RESERVED, "offer_cancelled"): AgentState.AVAILABLE,
-    (AgentState.RESERVED, "too_many_no_answers"): AgentState.BREAK,
-    (AgentState.RESERVED, "answered"): AgentState.ON_CALL,
-    (AgentState.ON_CALL, "call_ended"): AgentState.WRAP_UP,
-    (AgentState.ON_CALL, "call_not_connected"): AgentState.AVAILABLE,
-    (AgentState.WRAP_UP, "wrapup_done"): AgentState.AVAILABLE,
-    (AgentState.AVAILABLE, "break"): AgentState.BREAK,
-    (AgentState.WRAP_UP, "break"): AgentState.BREAK,
-    (AgentState.BREAK, "ready"): AgentState.AVAILABLE,
-    (AgentState.WRAP_UP, "ready"): AgentState.AVAILABLE,
-    **{(state, "logout"): AgentState.LOGGED_OUT for state in _WORKING},
+AGENT_TRANSITIONS: dict[tuple[AgentState, AgentTrigger], AgentState] = {
+    (AgentState.LOGGED_OUT, AgentTrigger.LOGIN): AgentState.AVAILABLE,
+    (AgentState.AVAILABLE, AgentTrigger.OFFER): AgentState.RESERVED,
+    (AgentState.RESERVED, AgentTrigger.OFFER_FAILED): AgentState.AVAILABLE,
+    (AgentState.RESERVED, AgentTrigger.OFFER_CANCELLED): AgentState.AVAILABLE,
+    (AgentState.RESERVED, AgentTrigger.TOO_MANY_NO_ANSWERS): AgentState.BREAK,
+    (AgentState.RESERVED, AgentTrigger.ANSWERED): AgentState.ON_CALL,
+    (AgentState.ON_CALL, AgentTrigger.CALL_ENDED): AgentState.WRAP_UP,
+    (AgentState.ON_CALL, AgentTrigger.CALL_NOT_CONNECTED): AgentState.AVAILABLE,
+    (AgentState.WRAP_UP, AgentTrigger.WRAPUP_DONE): AgentState.AVAILABLE,
+    (AgentState.AVAILABLE, AgentTrigger.BREAK): AgentState.BREAK,
+    (AgentState.WRAP_UP, AgentTrigger.BREAK): AgentState.BREAK,
+    (AgentState.BREAK, AgentTrigger.READY): AgentState.AVAILABLE,
+    (AgentState.WRAP_UP, AgentTrigger.READY): AgentState.AVAILABLE,
+    **{(state, AgentTrigger.LOGOUT): AgentState.LOGGED_OUT for state in _WORKING},
 }
 
 S = TypeVar("S", CallState, AgentState)
+T = TypeVar("T", CallTrigger, AgentTrigger)
 
 
-def advance(table: dict[tuple[S, str], S], state: S, trigger: str) -> S:
+def advance(table: dict[tuple[S, T], S], state: S, trigger: T) -> S:
     """The state ``trigger`` leads to from ``state``; raises InvalidTransition if the table has no such edge."""
     try:
         return table[(state, trigger)]
@@ -87,10 +119,10 @@ def advance(table: dict[tuple[S, str], S], state: S, trigger: str) -> S:
         raise InvalidTransition(f"{trigger!r} is not allowed in state {state.value!r}") from None
 
 
-def mermaid(table: dict[tuple[S, str], S]) -> str:
+def mermaid(table: dict[tuple[S, T], S]) -> str:
     """The table as a Mermaid state diagram (for docs)."""
     lines = ["stateDiagram-v2"]
-    lines += [f"    {src.value} --> {dst.value}: {trigger}" for (src, trigger), dst in table.items()]
+    lines += [f"    {src.value} --> {dst.value}: {trigger.value}" for (src, trigger), dst in table.items()]
     return "\n".join(lines)
 
 

@@ -28,6 +28,8 @@ class Offer:
 
 @dataclass(slots=True, kw_only=True)
 class Call:
+    """One caller's stay in fsrouter (``core/routing/book.py``)."""
+
     uuid: str
     node: str
     queue: str
@@ -59,6 +61,12 @@ class Call:
     #: hold time so far while connected, and when the current hold began (None when not on hold)
     hold_seconds: float = 0.0
     held_since: float | None = None
+
+    def end_hold(self, now: float) -> None:
+        """The current hold, if any, ends at ``now`` and counts in ``hold_seconds``."""
+        if self.held_since is not None:
+            self.hold_seconds += max(0.0, now - self.held_since)
+            self.held_since = None
 
 
 #: the longest window occupancy can be asked about; older state history is dropped

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fsrouter.core.commands import CallRecord, OfferRecord
+from fsrouter.core.commands import CallOutcome, CallRecord, OfferRecord
 
 #: hang-up cause of a call that ended while no fsrouter process was watching it (the real cause is lost)
 ENDED_WHILE_AWAY = "ENDED_WHILE_FSROUTER_WAS_AWAY"
@@ -33,7 +33,7 @@ def record_of_unwatched_call(
         uuid=uuid,
         node=node,
         queue=queue,
-        outcome="answered" if answered is not None else "abandoned",
+        outcome=CallOutcome.ANSWERED if answered is not None else CallOutcome.ABANDONED,
         entered_at=entered_at,
         ended_at=max(ended_at, entered_at),
         agent=answered.agent if answered is not None else None,

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-HEAL_KINDS = ("call_gone", "offer_leg_gone", "agent_leg_gone", "answer_lost", "bridge_lost", "orphan_leg")
-"""What the periodic reconciliation heals (``Router`` module docstring): a caller, a ringing or answered agent
-leg, or the agent leg of a conversation that FreeSWITCH no longer has; a caller or agent leg FreeSWITCH answered,
-a caller and agent leg it bridged, without fsrouter hearing of it; an agent leg fsrouter does not know."""
+
+class HealKind(StrEnum):
+    """What the periodic reconciliation heals (``core/routing/reconcile.py``): a caller, a ringing or answered
+    agent leg, or the agent leg of a conversation that FreeSWITCH no longer has; a caller or agent leg FreeSWITCH
+    answered, a caller and agent leg it bridged, without fsrouter hearing of it; an agent leg fsrouter does not
+    know."""
+
+    CALL_GONE = "call_gone"
+    OFFER_LEG_GONE = "offer_leg_gone"
+    AGENT_LEG_GONE = "agent_leg_gone"
+    ANSWER_LOST = "answer_lost"
+    BRIDGE_LOST = "bridge_lost"
+    ORPHAN_LEG = "orphan_leg"
+
+
+HEAL_KINDS = tuple(kind.value for kind in HealKind)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from fsrouter.core.commands import Command, Kill, Originate, RecordCall, Transfer
 from fsrouter.core.events import AgentControl, CallParked, ChannelAnswered, ChannelBridged, ChannelHungUp
-from fsrouter.core.router import Router
+from fsrouter.core.routing import Router
 from fsrouter.core.rules import AgentConfig, QueueConfig, Route, Rules
 
 NODE = "fs1"

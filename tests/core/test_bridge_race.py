@@ -1,4 +1,4 @@
-"""The originate/bridge race (``core/router.py``, "The originate/bridge race"): events in with a fake clock,
+"""The originate/bridge race (``core/routing/offers.py``, "The originate/bridge race"): events in with a fake clock,
 exact commands out.
 
 The first two scenarios replay what a real FreeSWITCH 1.10.12 sent (``tests/fixtures/esl-caller/plain/``,
@@ -41,7 +41,7 @@ from fsrouter.core.events import (
     Tick,
 )
 from fsrouter.core.lifecycle import AgentState, CallState
-from fsrouter.core.router import Router
+from fsrouter.core.routing import Router
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
 from tests.adapters.esl_helpers import split_frames
 

@@ -8,7 +8,7 @@ from typing import Any
 from fsrouter.core.events import CallParked, ChannelHungUp
 from fsrouter.core.model import Call
 from fsrouter.core.ordering import boost, order_key
-from fsrouter.core.router import Router
+from fsrouter.core.routing import Router
 from fsrouter.core.rules import QueueConfig
 from tests.core.acd_scenarios import NODE, agent, control, park, router_for, rung_for
 

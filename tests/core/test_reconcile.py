@@ -43,7 +43,7 @@ from fsrouter.core.events import (
     Tick,
 )
 from fsrouter.core.lifecycle import AgentState, CallState
-from fsrouter.core.router import Heal, Router
+from fsrouter.core.routing import Heal, Router
 from fsrouter.core.rules import QueueConfig, Rules
 from fsrouter.core.snapshot import HEAL_KINDS
 from tests.core.acd_scenarios import NODE, agent, park

@@ -35,7 +35,7 @@ from fsrouter.core.events import (
     StopTakingCalls,
     Tick,
 )
-from fsrouter.core.router import Router
+from fsrouter.core.routing import Router
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
 
 NODE = "fs1"
@@ -374,3 +374,22 @@ def test_snapshot_counts_waiting_calls_and_agents_by_state() -> None:
         ("caller-2", "waiting", 7.0),
     ]
     assert queue.agents["reserved"] == 1 and queue.agents["available"] == 0
+
+
+@pytest.mark.parametrize(
+    ("after_reload", "why"),
+    [
+        ({}, "the reload removed the queue: its last configuration still applies to the callers in it"),
+        ({"support": QueueConfig(name="support", max_wait=30.0, ring_timeout=5.0)}, "kept, with another setting"),
+    ],
+)
+def test_max_wait_still_applies_after_a_reload_removed_or_changed_the_queue(after_reload: dict, why: str) -> None:
+    router = Router(make_rules(max_wait=30.0), now=0.0)  # no agent: the caller waits
+    router.handle(parked(answered=True), now=1.0)
+    other = {"other": QueueConfig(name="other")}
+    router.load_rules(Rules(queues={**other, **after_reload}, default_queue="other"), now=50.0)
+
+    out = router.handle(Tick(), now=100.0)
+
+    assert esl(out) == [Kill(node=NODE, uuid="caller-1", cause="NORMAL_CLEARING")], why
+    assert [(r.uuid, r.outcome, r.queue) for r in records(out)] == [("caller-1", "timed_out", "support")]

@@ -1,0 +1,252 @@
+"""A caller's life around the queue: entering (classified by the rules, answered, music on hold), entry limits,
+overflow and escalation, hold, hang-up, maximum wait, and leaving with its one record.
+
+A caller the rules do not queue (closed hours, transfer, reject) never waits and still gets its one record. A
+queue at ``max_waiting_calls`` overflows or rejects a new caller; a queue with nobody logged in applies
+``when_no_agents``. An overflow to a queue keeps the caller's entry time, hence its place in the order.
+"""
+
+from __future__ import annotations
+
+from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, PlayMusic, Transfer
+from fsrouter.core.events import CallParked, ChannelHungUp, CommandFailed, HoldChanged
+from fsrouter.core.lifecycle import CALL_TRANSITIONS, AgentState, CallState, CallTrigger, advance
+from fsrouter.core.model import Call
+from fsrouter.core.routing.book import Book, Heal
+from fsrouter.core.routing.offers import Offers
+from fsrouter.core.routing.presence import Presence
+from fsrouter.core.routing.records import QUEUED, Records
+from fsrouter.core.rules import CallInfo, QueueConfig
+from fsrouter.core.snapshot import HealKind
+
+
+class Callers:
+    """Takes callers in, keeps them in their queue, and ends their stay."""
+
+    def __init__(self, book: Book, records: Records, presence: Presence, offers: Offers) -> None:
+        self._book = book
+        self._records = records
+        self._presence = presence
+        self._offers = offers
+
+    # ------------------------------------------------------------------ entering
+
+    def on_parked(self, event: CallParked, now: float) -> list[Command]:
+        book = self._book
+        if event.uuid in book.calls or book.has_ended(event.uuid) or book.draining:
+            return []
+        decision = book.rules.classify(
+            CallInfo(caller_number=event.caller_number, destination=event.destination, variables=event.variables),
+            now,
+        )
+        entered_at = event.entered_at if event.entered_at is not None else now
+        call = Call(
+            uuid=event.uuid,
+            node=event.node,
+            queue=decision.queue,
+            entered_at=entered_at,
+            caller_number=event.caller_number,
+            caller_name=event.caller_name,
+            destination=event.destination,
+            variables=event.variables,
+            priority=decision.priority,
+            skills=decision.skills,
+            rule=decision.rule,
+            queue_entered_at=entered_at,
+            preferred_agent=event.variables.get("fsrouter_agent", "") or decision.agent,
+            arrival=book.next_arrival(),
+            answered=event.answered,
+        )
+        commands: list[Command] = [] if event.answered else [Answer(node=event.node, uuid=event.uuid)]
+        if decision.action != "queue" or decision.queue not in book.rules.queues:
+            return commands + self._divert(call, decision.action, decision.destination, decision.announcement, now)
+        admitted, treatment = self._admit(call, now)
+        commands += treatment
+        if not admitted:
+            return commands
+        book.calls[call.uuid] = call
+        moh = book.queue(call.queue).moh
+        if moh:
+            commands.append(PlayMusic(node=call.node, uuid=call.uuid, source=moh))
+        return commands
+
+    def _divert(self, call: Call, action: str, destination: str, announcement: str, now: float) -> list[Command]:
+        """Closed-hours, transfer and reject decisions: the call never waits, and still gets its one record."""
+        if action == "closed":
+            target = f"playback:{announcement},hangup:NORMAL_CLEARING" if announcement else "hangup:NORMAL_CLEARING"
+            treatment: Command = Transfer(node=call.node, uuid=call.uuid, destination=target, dialplan="inline")
+            outcome = CallOutcome.CLOSED
+        elif action == "transfer" and destination:
+            treatment = Transfer(node=call.node, uuid=call.uuid, destination=destination)
+            outcome = CallOutcome.OVERFLOWED
+        else:
+            treatment = Kill(node=call.node, uuid=call.uuid, cause="CALL_REJECTED")
+            outcome = CallOutcome.REJECTED
+        return [treatment, self._records.call(call, outcome, now, cause="")]
+
+    def _admit(self, call: Call, now: float) -> tuple[bool, list[Command]]:
+        """Apply the entry limits of a new caller's queue: whether it may wait (in ``call.queue``, which an
+        overflow may have changed), and the commands of what was done. An overflow to a queue is checked
+        against that queue's limits in turn (the loader refuses overflow cycles; a cycle met anyway ends in a
+        reject)."""
+        commands: list[Command] = []
+        tried: set[str] = set()
+        while True:
+            queue = self._book.rules.queues[call.queue]
+            tried.add(queue.name)
+            reason = self._entry_refusal(queue)
+            if not reason:
+                return True, commands
+            full = reason == "queue full"
+            overflow = queue.overflow if (full or queue.when_no_agents == "overflow") else ""
+            if not overflow or overflow in tried:
+                commands += self._records.treatment("rejected", call, queue.name, "", reason, now)
+                return False, commands + self._divert(call, "reject", "", "", now)
+            commands += self._overflow(call, overflow, reason, now)
+            if call.queue != overflow:
+                return False, commands
+
+    def _entry_refusal(self, queue: QueueConfig) -> str:
+        """Why ``queue`` takes no new caller now (empty: it does)."""
+        book = self._book
+        if queue.max_waiting_calls:
+            waiting = sum(1 for c in book.calls.values() if c.queue == queue.name and c.state in QUEUED)
+            if waiting >= queue.max_waiting_calls:
+                return "queue full"
+        members = book.members.get(queue.name, ())
+        if queue.when_no_agents != "wait" and all(a.state is AgentState.LOGGED_OUT for a in members):
+            return "no agent logged in"
+        return ""
+
+    # ------------------------------------------------------------------ moving on
+
+    def escalate(self, call: Call, now: float) -> list[Command]:
+        """Overflow ``call`` if its wait in the current queue reached an overflow step (checked on every Tick and
+        before each offer). Other steps (widen, add_tier) act through the call's ``Demand``."""
+        if call.state not in (CallState.WAITING, CallState.OFFERING):
+            return []
+        queue = self._book.queue(call.queue)
+        waited = now - call.queue_entered_at
+        step = next((s for s in queue.escalation if s.overflow and s.after <= waited), None)
+        if step is None:
+            return []
+        commands = self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+        return commands + self._overflow(call, step.overflow, f"escalation after {step.after:g} s", now)
+
+    def _overflow(self, call: Call, target: str, reason: str, now: float) -> list[Command]:
+        """Send ``call`` to ``target``: another queue (it keeps its entry time, so its place in the order) or an
+        extension (it leaves fsrouter with outcome ``overflowed``). Counted in ``overflows``."""
+        book = self._book
+        origin = call.queue
+        book.overflows[origin, target] += 1
+        commands = self._records.treatment("overflow", call, origin, target, reason, now)
+        if target in book.rules.queues:
+            call.queue = target
+            call.queue_entered_at = now
+            moh = book.queue(target).moh
+            if call.uuid in book.calls and moh and moh != book.queue(origin).moh:
+                commands.append(PlayMusic(node=call.node, uuid=call.uuid, source=moh))
+            return commands
+        if call.uuid not in book.calls:  # a new caller that never waited
+            return commands + self._divert(call, "transfer", target, "", now)
+        commands.append(Transfer(node=call.node, uuid=call.uuid, destination=target))
+        return commands + self.leave(call, CallOutcome.OVERFLOWED, now, reason)
+
+    def check_max_wait(self, call: Call, now: float) -> list[Command]:
+        """A caller past its queue's ``max_wait`` (the configuration in force, or the last one of a queue a
+        reload removed) leaves: to ``timeout_destination`` if set, else hung up; outcome ``timed_out``."""
+        config = self._book.queue(call.queue)
+        if config.max_wait <= 0 or call.state not in (CallState.WAITING, CallState.OFFERING):
+            return []
+        if now - call.entered_at < config.max_wait:
+            return []
+        commands = self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+        if config.timeout_destination:
+            commands.append(Transfer(node=call.node, uuid=call.uuid, destination=config.timeout_destination))
+        else:
+            commands.append(Kill(node=call.node, uuid=call.uuid, cause="NORMAL_CLEARING"))
+        return commands + self.leave(call, CallOutcome.TIMED_OUT, now, "max wait reached")
+
+    # ------------------------------------------------------------------ channel events
+
+    def on_answered(self, uuid: str, now: float) -> list[Command]:
+        """CHANNEL_ANSWER of a caller (bridged once its agent is ready) or of an agent leg."""
+        call = self._book.calls.get(uuid)
+        if call is None:
+            return self._offers.on_leg_answered(uuid, now)
+        call.answered = True
+        return self._offers.bridge_if_ready(call, now)
+
+    def on_hold_changed(self, event: HoldChanged, now: float) -> list[Command]:
+        """Either leg may be the one FreeSWITCH reports held (the agent's phone, or ``uuid_hold`` on the caller)."""
+        call = self._book.calls.get(event.uuid) or self._book.call_of_agent_leg(event.uuid)
+        if call is None or call.state is not CallState.TALKING:
+            return []
+        if event.held and call.held_since is None:
+            call.held_since = now
+        elif not event.held:
+            call.end_hold(now)
+        return []
+
+    def on_hangup(self, event: ChannelHungUp, now: float) -> list[Command]:
+        """A caller, an agent leg ringing or answered, or the agent leg of a conversation hung up."""
+        book = self._book
+        commands = self._bridged_if_sighted(event.uuid, now)
+        call = book.calls.get(event.uuid)
+        if call is not None:
+            if call.state is CallState.TALKING:
+                return commands + self.leave(call, CallOutcome.ANSWERED, now, event.cause, hung_up=True)
+            commands += self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+            return commands + self.leave(call, CallOutcome.ABANDONED, now, event.cause, hung_up=True)
+        offer = book.legs.get(event.uuid)
+        if offer is not None:
+            return commands + self._offers.failed(offer, now, event.cause)
+        talking = book.call_of_agent_leg(event.uuid)
+        if talking is not None and talking.state is CallState.TALKING:
+            return commands + self.leave(talking, CallOutcome.ANSWERED, now, event.cause, hung_up=True)
+        return commands
+
+    def _bridged_if_sighted(self, channel: str, now: float) -> list[Command]:
+        """Before the hang-up of ``channel`` ends a call still connecting: if the last audit found its caller and
+        agent leg bridged, they talked and its CHANNEL_BRIDGE was lost (``reconcile.py``)."""
+        book = self._book
+        offer = book.legs.get(channel)
+        call = book.calls.get(channel if offer is None else offer.call_uuid)
+        if call is None or call.state is not CallState.CONNECTING or call.agent_leg is None:
+            return []
+        heal = Heal(HealKind.BRIDGE_LOST, call.node, call.agent_leg, call.uuid)
+        seen_at = book.sighted(heal)
+        if seen_at is None:
+            return []
+        book.count_heal(heal)
+        return self._offers.mark_talking(call, seen_at)
+
+    def on_answer_failed(self, event: CommandFailed, now: float) -> list[Command]:
+        """FreeSWITCH refused to answer the caller: it cannot be bridged, so it leaves as ``failed``."""
+        call = self._book.calls.get(event.uuid)
+        if call is None:
+            return []
+        commands: list[Command] = [Kill(node=call.node, uuid=call.uuid, cause="NORMAL_TEMPORARY_FAILURE")]
+        commands += self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+        return commands + self.leave(call, CallOutcome.FAILED, now, f"answer failed: {event.reason}")
+
+    # ------------------------------------------------------------------ leaving
+
+    def leave(
+        self, call: Call, outcome: CallOutcome, now: float, cause: str, *, hung_up: bool = False
+    ) -> list[Command]:
+        """End the call's stay with its one record: ``hung_up`` (after a conversation or not), or on our decision
+        (timed out, overflowed to an extension, failed, lost). Its agent, if any, is freed (to wrap-up when they
+        talked)."""
+        talking = call.state is CallState.TALKING
+        if hung_up:
+            trigger = CallTrigger.HANGUP if talking else CallTrigger.CALLER_HANGUP
+        else:
+            trigger = CallTrigger.LOST if talking else CallTrigger.LEAVE_QUEUE
+        call.state = advance(CALL_TRANSITIONS, call.state, trigger)
+        del self._book.calls[call.uuid]
+        commands: list[Command] = [self._records.call(call, outcome, now, cause)]
+        agent = self._book.agents.get(call.agent_id or "")
+        if agent is not None and agent.call_uuid == call.uuid:
+            commands += self._presence.call_over(agent, call, now, connected=call.connected_at is not None)
+        return commands

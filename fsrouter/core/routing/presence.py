@@ -1,0 +1,132 @@
+"""Agent presence: every state change of an agent (``lifecycle.AGENT_TRANSITIONS``), the operator's and the phone's
+actions (login, logout, break, ready), SIP registration, wrap-up, and the agents a rules load declares or removes.
+
+Registration is a flag, not a state: an AVAILABLE agent whose phone is not registered is skipped, and goes back
+to work when the phone registers again. A logout asked while the agent rings or talks is kept and applied once
+the call is over.
+"""
+
+from __future__ import annotations
+
+from fsrouter.core.commands import Command, RecordWrapUp, WrapUpRecord
+from fsrouter.core.events import AgentAction, AgentControl, AgentRegistration
+from fsrouter.core.lifecycle import AGENT_TRANSITIONS, AgentState, AgentTrigger, advance
+from fsrouter.core.model import Agent, Call
+from fsrouter.core.routing.book import Book
+from fsrouter.core.routing.records import Records
+from fsrouter.core.rules import Rules
+
+#: reason of the ``logged_out`` record of an agent a reload removed: not a presence the operator chose
+REMOVED_FROM_RULES = "removed from rules"
+
+
+class Presence:
+    """Changes agents' states in the ``book``, each change recorded."""
+
+    def __init__(self, book: Book, records: Records) -> None:
+        self._book = book
+        self._records = records
+
+    def change(self, agent: Agent, trigger: AgentTrigger, now: float, reason: str) -> list[Command]:
+        """Move ``agent`` by ``trigger`` (raises InvalidTransition if the table has no such edge) and record it;
+        a pending logout is applied as soon as the agent is free."""
+        state = advance(AGENT_TRANSITIONS, agent.state, trigger)
+        commands: list[Command] = []
+        if agent.state is AgentState.WRAP_UP and state is not AgentState.WRAP_UP:
+            commands += _wrapup_over(agent, now)
+        agent.enter(state, now)
+        self._book.update_routable(agent)
+        commands.append(self._records.agent(agent.id, agent.state, now, reason))
+        if agent.logout_pending and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
+            agent.logout_pending = False
+            commands += self.change(agent, AgentTrigger.LOGOUT, now, "logout after call")
+        return commands
+
+    def call_over(
+        self, agent: Agent, call: Call, now: float, *, connected: bool, reason: str = "caller left before bridge"
+    ) -> list[Command]:
+        """Free ``agent`` from ``call``: to wrap-up after a conversation (the agent's or the queue's ``wrapup``
+        seconds), else available at once, saying ``reason``."""
+        agent.call_uuid = None
+        if not connected:
+            agent.idle_since = now
+            return self.change(agent, AgentTrigger.CALL_NOT_CONNECTED, now, reason)
+        wrapup = agent.config.wrapup
+        if wrapup is None:
+            wrapup = self._book.queue(call.queue).wrapup
+        agent.wrapup_until = now + wrapup
+        agent.idle_since = now + wrapup
+        agent.wrapup_call = (call.uuid, call.queue)
+        commands = self.change(agent, AgentTrigger.CALL_ENDED, now, "call ended")
+        if wrapup <= 0 and agent.state is AgentState.WRAP_UP:
+            commands += self.change(agent, AgentTrigger.WRAPUP_DONE, now, "no wrap-up")
+        return commands
+
+    def wrapups_due(self, now: float) -> list[Command]:
+        """Agents whose wrap-up time is over are available again."""
+        commands: list[Command] = []
+        for agent in self._book.agents.values():
+            if agent.state is AgentState.WRAP_UP and agent.wrapup_until <= now:
+                commands += self.change(agent, AgentTrigger.WRAPUP_DONE, now, "wrap-up over")
+        return commands
+
+    def on_registration(self, event: AgentRegistration) -> list[Command]:
+        agent_id = self._book.by_sip_user.get(event.user.split("@", 1)[0])
+        if agent_id is not None:
+            self._book.agents[agent_id].registered = event.registered
+        return []
+
+    def on_control(self, event: AgentControl, now: float) -> list[Command]:
+        """An operator's or phone's action; one the agent's state does not allow is ignored."""
+        agent = self._book.agents.get(event.agent_id)
+        if agent is None:
+            return []
+        if event.action is AgentAction.LOGOUT and agent.state in (AgentState.RESERVED, AgentState.ON_CALL):
+            agent.logout_pending = True
+            return []
+        trigger = AgentTrigger(event.action.value)
+        if (agent.state, trigger) not in AGENT_TRANSITIONS:
+            return []
+        if trigger in (AgentTrigger.LOGIN, AgentTrigger.READY):
+            agent.idle_since = now
+            agent.ready_at = now
+            agent.no_answer_count = 0
+        return self.change(agent, trigger, now, f"{event.action} from {event.source}")
+
+    def take_agents(self, rules: Rules, now: float) -> list[Command]:
+        """Adopt the agents ``rules`` declare: new ones start in their declared presence, known ones keep their
+        state with the new configuration, removed ones are logged out once idle (their current call is not
+        touched)."""
+        book = self._book
+        commands: list[Command] = []
+        declared = {config.id: config for config in rules.agents}
+        for position, (agent_id, config) in enumerate(declared.items()):
+            agent = book.agents.get(agent_id)
+            if agent is None:
+                state = AgentState.LOGGED_OUT if config.status == "logged-out" else AgentState.AVAILABLE
+                agent = book.agents[agent_id] = Agent(config=config, state=state, since=now, idle_since=now)
+                commands.append(self._records.agent(agent_id, state, now, "declared"))
+            else:
+                agent.config = config
+            agent.position = position
+        for agent_id, agent in list(book.agents.items()):
+            if agent_id not in declared and agent.call_uuid is None:
+                del book.agents[agent_id]
+                commands.append(self._records.agent(agent_id, AgentState.LOGGED_OUT, now, REMOVED_FROM_RULES))
+        book.index_members(declared)
+        return commands
+
+
+def _wrapup_over(agent: Agent, now: float) -> list[Command]:
+    """The wrap-up time of the call the agent leaves wrap-up for (however it ends: over, ready, break...)."""
+    if agent.wrapup_call is None:
+        return []
+    (call_uuid, queue), agent.wrapup_call = agent.wrapup_call, None
+    seconds = now - agent.since
+    if seconds <= 0:
+        return []
+    return [
+        RecordWrapUp(
+            record=WrapUpRecord(call_uuid=call_uuid, agent=agent.id, queue=queue, ended_at=now, seconds=seconds)
+        )
+    ]

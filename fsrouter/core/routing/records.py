@@ -1,0 +1,152 @@
+"""Records and views: the one record each call, offer and agent state change ends with, the routing traces, and
+the immutable snapshot that metrics, ``fsrouter status`` and the CLI read."""
+
+from __future__ import annotations
+
+from fsrouter.core.causes import offer_result
+from fsrouter.core.commands import (
+    AgentStateRecord,
+    CallOutcome,
+    CallRecord,
+    Command,
+    OfferRecord,
+    RecordAgentState,
+    RecordCall,
+    RecordOffer,
+    RecordTrace,
+)
+from fsrouter.core.explain import Trace, treatment_trace
+from fsrouter.core.lifecycle import AgentState, CallState
+from fsrouter.core.model import Agent, Call, Offer
+from fsrouter.core.routing.book import Book
+from fsrouter.core.snapshot import AgentView, CallView, QueueView, Snapshot
+
+#: states in which a call still waits for an agent (an offer may be ringing, or the bridge be on its way)
+QUEUED = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
+
+
+class Records:
+    """Builds the records and views of what is in the ``book``."""
+
+    def __init__(self, book: Book) -> None:
+        self._book = book
+
+    # ------------------------------------------------------------------ records
+
+    def call(self, call: Call, outcome: CallOutcome, now: float, cause: str) -> RecordCall:
+        """The call's one record; its uuid is remembered so that a re-learnt channel cannot enter twice."""
+        self._book.ended(call.uuid)
+        call.end_hold(now)
+        return RecordCall(
+            record=CallRecord(
+                uuid=call.uuid,
+                node=call.node,
+                queue=call.queue,
+                outcome=outcome,
+                entered_at=call.entered_at,
+                ended_at=now,
+                agent=call.agent_id if call.connected_at is not None else None,
+                answered_at=call.connected_at,
+                caller_number=call.caller_number,
+                destination=call.destination,
+                hangup_cause=cause,
+                offers=call.offers_made,
+                hold_seconds=call.hold_seconds,
+            )
+        )
+
+    @staticmethod
+    def agent(agent_id: str, state: AgentState, now: float, reason: str) -> RecordAgentState:
+        return RecordAgentState(record=AgentStateRecord(agent=agent_id, state=state.value, at=now, reason=reason))
+
+    @staticmethod
+    def offer(offer: Offer, call: Call, now: float, cause: str) -> RecordOffer:
+        """The offer's record: ``answered``, or the cause it ended with (``core/causes.py``)."""
+        return RecordOffer(
+            record=OfferRecord(
+                call_uuid=call.uuid,
+                leg_uuid=offer.leg_uuid,
+                agent=offer.agent_id,
+                queue=call.queue,
+                offered_at=offer.offered_at,
+                ended_at=now,
+                result=offer_result(cause),
+            )
+        )
+
+    def trace(self, call: Call, trace: Trace) -> list[Command]:
+        """Keep ``trace`` for ``explain``, and have the store keep it too when traces are emitted."""
+        self._book.traces.add(call.uuid, trace)
+        return [RecordTrace(call_uuid=call.uuid, trace=trace)] if self._book.options.emit_traces else []
+
+    def treatment(self, kind: str, call: Call, origin: str, target: str, reason: str, now: float) -> list[Command]:
+        """Trace a call leaving queue ``origin`` (``explain.treatment_trace``)."""
+        version = self._book.rules.version
+        return self.trace(call, treatment_trace(kind, call, origin, target, reason, rules_version=version, now=now))
+
+    # ------------------------------------------------------------------ views
+
+    def snapshot(self, now: float) -> Snapshot:
+        book = self._book
+        return Snapshot(
+            taken_at=now,
+            queues=tuple(self._queue_view(name) for name in book.queue_names()),
+            agents=tuple(_agent_view(agent) for agent in book.agents.values()),
+            calls=tuple(_call_view(call, now) for call in book.calls.values()),
+            nodes=dict(book.nodes_connected),
+            rules_version=book.rules.version,
+            rules_loaded_at=book.rules.loaded_at,
+            draining=book.draining,
+            heals=dict(book.heals),
+            overflows=dict(book.overflows),
+        )
+
+    def _queue_view(self, name: str) -> QueueView:
+        book = self._book
+        calls = [call for call in book.calls.values() if call.queue == name]
+        counts = dict.fromkeys((state.value for state in AgentState), 0)
+        members = [agent for agent in book.agents.values() if name in agent.config.queues]
+        for agent in members:
+            counts[agent.state.value] += 1
+        config = book.rules.queues.get(name)
+        return QueueView(
+            name=name,
+            strategy=config.strategy if config else "",
+            waiting=sum(1 for c in calls if c.state in QUEUED),
+            offering=sum(1 for c in calls if c.state is CallState.OFFERING),
+            talking=sum(1 for c in calls if c.state is CallState.TALKING),
+            oldest_entered_at=min((c.entered_at for c in calls if c.state in QUEUED), default=None),
+            agents=counts,
+            service_level_seconds=config.service_level_seconds if config else 0.0,
+            service_level_target=config.service_level_target if config else 0.0,
+            unregistered=sum(1 for agent in members if not agent.registered),
+        )
+
+
+def _agent_view(agent: Agent) -> AgentView:
+    return AgentView(
+        id=agent.id,
+        endpoint=agent.config.endpoint,
+        state=agent.state.value,
+        since=agent.since,
+        registered=agent.registered,
+        queues=agent.config.queues,
+        call_uuid=agent.call_uuid,
+        calls_answered=agent.calls_answered,
+        no_answer_count=agent.no_answer_count,
+    )
+
+
+def _call_view(call: Call, now: float) -> CallView:
+    return CallView(
+        uuid=call.uuid,
+        node=call.node,
+        queue=call.queue,
+        state=call.state.value,
+        entered_at=call.entered_at,
+        waited=(call.connected_at if call.connected_at is not None else now) - call.entered_at,
+        on_hold=call.held_since is not None,
+        priority=call.priority,
+        caller_number=call.caller_number,
+        agent=call.agent_id,
+    )
