@@ -9,6 +9,9 @@ the caller, originates to the next agent and bridges on answer, with no rules, n
 The simulator runs in a child process (as FreeSWITCH would), so its own CPU time does not queue behind the
 client's; it reports its timestamps back as JSON when the run is over.
 
+fsrouter's own share of the park -> originate delay is printed too: how long its ESL commands waited in fsrouter
+before being written (``Daemon.command_queue_waits``, exported as ``fsrouter_esl_command_queue_seconds``).
+
 Run: ``make bench`` (or ``python -m bench.latency --calls 500``). Prints p50/p99 in ms and fsrouter/baseline
 ratios; the numbers are for comparison on this machine, never asserted.
 """
@@ -108,7 +111,8 @@ def through_simulator(count: int, client: Callable[[int], Callable[[], None]]) -
     return to_originate, to_bridge
 
 
-def fsrouter_client(port: int) -> Callable[[], None]:
+def fsrouter_client(port: int, queue_waits: list[float]) -> Callable[[], None]:
+    """The daemon; once stopped, ``queue_waits`` holds the seconds each ESL command waited before its write."""
     workdir = Path(tempfile.mkdtemp(prefix="fsrouter-bench-"))
     agents = "\n".join(
         f"  - id: agent-{1000 + i}\n    endpoint: user/{1000 + i}\n    queues: [support]" for i in range(AGENTS)
@@ -125,7 +129,12 @@ def fsrouter_client(port: int) -> Callable[[], None]:
     daemon = Daemon(settings)
     daemon.start()
     Simulator.wait_until(lambda: all(node.connected for node in daemon.nodes.values()), timeout=10)
-    return daemon.stop
+
+    def stop() -> None:
+        daemon.stop()
+        queue_waits.extend(daemon.command_queue_waits)
+
+    return stop
 
 
 def baseline_client(port: int) -> Callable[[], None]:
@@ -171,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     # ERROR: the simulator child exits when its calls are done, which the daemon rightly warns about
     logging.basicConfig(level=logging.ERROR)
     baseline = through_simulator(args.calls, baseline_client)
-    ours = through_simulator(args.calls, fsrouter_client)
+    queue_waits: list[float] = []
+    ours = through_simulator(args.calls, lambda port: fsrouter_client(port, queue_waits))
     out = sys.stdout
     out.write(
         f"latency over {args.calls} calls through the simulator ({AGENTS} agents, {CALLS_PER_SECOND:.0f} calls/s)\n"
@@ -184,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
             f"  {'':<18} baseline p50 {b50:6.2f} ms  p99 {b99:6.2f} ms   (n={len(base)})\n"
             f"  {'':<18} ratio    p50 {p50 / b50:6.2f}     p99 {p99 / b99:6.2f}\n"
         )
+    q50, q99 = percentiles(queue_waits)
+    out.write(f"  {'command queue':<18} fsrouter p50 {q50:6.2f} ms  p99 {q99:6.2f} ms   (n={len(queue_waits)})\n")
 
 
 if __name__ == "__main__":

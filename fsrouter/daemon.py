@@ -4,8 +4,9 @@ Greenlets (gevent):
 
 - one *core loop* that owns the router: it takes events from one queue, calls ``Router.handle(event, now)``
   and hands the commands out; nothing else touches the router, so it needs no locks;
-- one *sender* per FreeSWITCH node that executes that node's ESL commands in order (a slow reply never stalls
-  routing on the core loop); a refused command comes back to the core loop as ``CommandFailed``;
+- per FreeSWITCH node, a *writer* and a *reply checker* (``EslNode.send``, ``adapters/esl.py``) that pipeline
+  that node's ESL commands in order: no command waits for the reply to the one before (a slow reply never stalls
+  routing on the core loop), and a refused command comes back to the core loop as ``CommandFailed``;
 - a *ticker* that feeds ``Tick`` events for timers, and a *watchdog* that pings systemd only while the core
   loop keeps ticking;
 - one *auditor* per node that lists its channels every ``reconcile_interval`` seconds and hands the listing to
@@ -14,15 +15,17 @@ Greenlets (gevent):
 
 Signals follow gunicorn's arbiter: handlers only enqueue, and ``run()`` dispatches them one at a time to
 ``handle_hup`` (validate then swap the rules; the old ones stay on any error), ``handle_term`` (stop taking
-calls, drain those in flight for up to ``grace`` seconds, exit) and ``handle_int`` (a second TERM, or INT: stop
-now).
+calls, drain those in flight for up to ``grace`` seconds, hang up the agent legs not in a conversation, exit) and
+``handle_int`` (a second TERM, or INT: stop now).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, cast, get_args
@@ -64,6 +67,7 @@ from fsrouter.core.events import (
     Event,
     FailedCommand,
     NodeUp,
+    ReleaseAgentLegs,
     StopTakingCalls,
     Tick,
 )
@@ -77,6 +81,13 @@ from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, 
 log = logging.getLogger(__name__)
 
 _STORE_COMMANDS = get_args(StoreCommand)
+
+RELEASE_WAIT_COMMAND_TIMEOUTS = 2
+"""How long, in ``command_timeout`` units, a stop waits for the agent legs to be hung up once the calls drained.
+(systemd's ``TimeoutStopSec`` must exceed ``grace`` plus this.)"""
+
+RECENT_QUEUE_WAITS = 10_000
+"""How many of the last command queue waits the daemon keeps for ``bench/latency.py``."""
 
 #: which command failures the router must hear about, and the channel they concern
 _FEEDBACK: dict[type, tuple[FailedCommand, Callable[[Any], str]]] = {
@@ -153,7 +164,8 @@ class Daemon:
         self._metrics_server: Any = None
         self._events: gevent.queue.Queue[Event | _SwapRules] = gevent.queue.Queue()
         self._signals: gevent.queue.Queue[int] = gevent.queue.Queue()
-        self._outboxes: dict[str, gevent.queue.Queue[EslCommand]] = {}
+        #: seconds each of the last ESL commands waited in fsrouter before it was written, oldest first
+        self.command_queue_waits: deque[float] = deque(maxlen=RECENT_QUEUE_WAITS)
         self.nodes: dict[str, EslNode] = {}
         for name, host, port, password in settings.nodes():
             self.nodes[name] = EslNode(
@@ -164,8 +176,11 @@ class Daemon:
                 self.submit,
                 command_timeout=settings.command_timeout,
                 count_event=self.metrics.esl_event,
+                on_command_written=functools.partial(self._command_written, name),
+                on_command_dropped=functools.partial(self._command_dropped, name),
+                on_command_failed=functools.partial(self._command_failed, name),
             )
-            self._outboxes[name] = gevent.queue.Queue()
+        self.metrics.esl_nodes(list(self.nodes))
         self.control = ControlServer(settings.control_socket, self._control, mutating={"reload", "agent"})
         self._greenlets: list[gevent.Greenlet] = []
         self._last_loop_at = self.started_at
@@ -185,7 +200,6 @@ class Daemon:
         self._metrics_server, self.metrics_port = serve(self.registry, host, port)
         self.control.start()
         self._greenlets = [gevent.spawn(self._core_loop), gevent.spawn(self._ticker)]
-        self._greenlets += [gevent.spawn(self._sender, name) for name in self.nodes]
         if self.settings.reconcile_interval > 0:
             self._greenlets += [gevent.spawn(self._auditor, name) for name in self.nodes]
         if systemd.watchdog_interval():
@@ -228,12 +242,13 @@ class Daemon:
                 self.submit(AgentControl(agent_id=agent_id, action=action, source="restart"))
 
     def stop(self) -> None:
-        """Stop now: close connections, servers and the store (calls in FreeSWITCH are left as they are)."""
+        """Stop now: close connections, servers and the store (calls in FreeSWITCH are left as they are, and so
+        are commands not written yet: ``drain`` waits for them first)."""
         if self._stopped.is_set():
             return
         self._stopped.set()
         systemd.stopping()
-        gevent.killall(self._greenlets, timeout=2)  # senders first: a deliberate stop is not a lost connection
+        gevent.killall(self._greenlets, timeout=2)
         for node in self.nodes.values():
             node.stop()
         self.control.stop()
@@ -276,7 +291,8 @@ class Daemon:
         self.stop()
 
     def drain(self, grace: float) -> None:
-        """Stop taking calls, let the calls in flight finish for up to ``grace`` seconds, then stop."""
+        """Stop taking calls, let the calls in flight finish for up to ``grace`` seconds, hang up the agent legs
+        not in a conversation, then stop."""
         systemd.stopping()
         self.submit(StopTakingCalls())
         deadline = self.clock() + grace
@@ -285,7 +301,32 @@ class Daemon:
             gevent.sleep(0.1)
         if self.router.calls:
             log.warning("grace period over with %d calls still in flight", len(self.router.calls))
+        if not self._stopped.is_set():
+            self._release_agent_legs(RELEASE_WAIT_COMMAND_TIMEOUTS * self.settings.command_timeout)
         self.stop()
+
+    def _release_agent_legs(self, timeout: float) -> None:
+        """Have the router hang up every agent leg not in a conversation, and wait up to ``timeout`` seconds for
+        every node to have written and seen answered all its commands, every originate in flight settled and the
+        kill held for it sent; what a node could not clean up (unreachable, say) is logged in one line, and the
+        next start's audit kills those legs (``orphan_leg``)."""
+        self.submit(ReleaseAgentLegs())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self._stopped.is_set():
+            # the core loop hands out the commands of an event before it yields: once the router has taken
+            # ReleaseAgentLegs, its kills are with the nodes
+            if self.router.offering_stopped and all(node.settled() for node in self.nodes.values()):
+                return
+            gevent.sleep(0.05)
+        for name, node in self.nodes.items():
+            legs = node.unsettled_legs()
+            if legs:
+                log.warning(
+                    "node %s: %d agent legs may be left in FreeSWITCH, for the next start's audit to kill: %s",
+                    name,
+                    len(legs),
+                    " ".join(sorted(legs)),
+                )
 
     def reload(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Validate the rules file completely, then swap it in atomically; raises RuleError and keeps the old."""
@@ -384,24 +425,25 @@ class Daemon:
             else:
                 log.debug(describe(command))
                 esl_command = cast(EslCommand, command)
-                self._outboxes[esl_command.node].put(esl_command)
+                self.nodes[esl_command.node].send(esl_command)
 
-    def _sender(self, name: str) -> None:
-        node = self.nodes[name]
-        outbox = self._outboxes[name]
-        while True:
-            command = outbox.get()
-            try:
-                node.execute(command)
-            except (EslNotConnected, EslTimeout) as exc:
-                # unknown whether FreeSWITCH got it: the reconciliation after the reconnect (NodeUp) settles it
-                log.warning("%s: no reply from %s: %s", describe(command), name, exc)
-            except EslError as exc:
-                feedback = _FEEDBACK.get(type(command))
-                log.warning("%s failed on %s: %s", describe(command), name, exc)
-                if feedback is not None:
-                    kind, channel = feedback
-                    self.submit(CommandFailed(node=name, command=kind, uuid=channel(command), reason=str(exc)))
+    def _command_written(self, node: str, seconds: float) -> None:
+        self.metrics.esl_command_queued(node, seconds)
+        self.command_queue_waits.append(seconds)
+
+    def _command_dropped(self, node: str, command: EslCommand) -> None:
+        self.metrics.esl_command_dropped(node, type(command).__name__.lower())
+
+    def _command_failed(self, node: str, command: EslCommand, exc: EslError) -> None:
+        if isinstance(exc, (EslNotConnected, EslTimeout)):
+            # unknown whether FreeSWITCH got it: the reconciliation after the reconnect (NodeUp) settles it
+            log.warning("%s: no reply from %s: %s", describe(command), node, exc)
+            return
+        feedback = _FEEDBACK.get(type(command))
+        log.warning("%s failed on %s: %s", describe(command), node, exc)
+        if feedback is not None:
+            kind, channel = feedback
+            self.submit(CommandFailed(node=node, command=kind, uuid=channel(command), reason=str(exc)))
 
     def _auditor(self, name: str) -> None:
         """Audit node ``name`` every ``reconcile_interval`` seconds, one audit after the other, and hand each

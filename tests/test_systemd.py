@@ -17,6 +17,7 @@ import pytest
 
 from fsrouter import systemd
 from fsrouter.config.settings import Settings, setting_fields
+from fsrouter.daemon import RELEASE_WAIT_COMMAND_TIMEOUTS
 
 REPO = Path(__file__).resolve().parent.parent
 UNIT = REPO / "systemd" / "fsrouter.service"
@@ -25,6 +26,8 @@ ENV_FILE = REPO / "systemd" / "fsrouter.env"
 #: every daemon setting, as its environment variable (the env example must document them all)
 SETTING_VARIABLES = {f"FSROUTER_{name.upper()}" for name, _default, _meta in setting_fields()}
 DRAIN_GRACE_SECONDS = Settings().grace
+#: after the grace period, the agent legs are hung up and their kills waited for
+RELEASE_SECONDS = RELEASE_WAIT_COMMAND_TIMEOUTS * Settings().command_timeout
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +167,7 @@ def test_unit_keeps_the_promises_other_tools_rely_on() -> None:
     assert service["Service.UMask"] == "0007"  # the control socket and the DB stay out of reach of others
     assert service["Service.EnvironmentFile"] == "-/etc/fsrouter/fsrouter.env"
     stop_timeout = int(service["Service.TimeoutStopSec"].removesuffix("s"))
-    assert stop_timeout > DRAIN_GRACE_SECONDS, "systemd must not SIGKILL calls that are still draining"
+    assert stop_timeout > DRAIN_GRACE_SECONDS + RELEASE_SECONDS, "systemd must not SIGKILL a drain or its clean-up"
 
 
 def test_environment_file_documents_every_setting_and_sets_none() -> None:

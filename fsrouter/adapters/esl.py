@@ -12,27 +12,37 @@ greenswitch 0.0.19 parses frames and matches replies to commands; this module wo
 - events already read are dropped when the socket closes -> the event greenlet drains its queue first;
 - EOF only sets ``connected = False`` -> the keeper greenlet notices, emits NodeDown once and reconnects.
 
+Commands from the router are pipelined (``EslNode.send``): one writer greenlet writes them in the order they
+came, without waiting for replies, up to ``COMMAND_WINDOW`` unanswered; one reply greenlet checks the replies,
+which come back in the same order (mod_event_socket.c runs a connection's ``api`` commands inline, one at a time,
+and answers ``bgapi`` at once). A command for a channel already gone is not written, and a kill of an agent leg
+FreeSWITCH has not created yet waits for it (``esl_gate.py``).
+
 The core UUID comes from ``api global_getvar core_uuid``: FreeSWITCH sets that global at start-up
 (switch_core_init), so it answers at once, unlike waiting for the first event's ``Core-UUID`` header.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
 import socket
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import gevent
 import gevent.event
 import gevent.lock
+import gevent.queue
 from greenswitch.esl import ESLEvent, InboundESL, NotConnectedError
 
+from fsrouter.adapters.esl_gate import ChannelGate, Verdict
 from fsrouter.adapters.esl_translate import (
+    ADAPTER_EVENTS,
     AGENT_LEG_TAG,
     SUBSCRIBED_EVENTS,
     SUBSCRIBED_NAMES,
@@ -41,7 +51,7 @@ from fsrouter.adapters.esl_translate import (
     reply_error,
     translate,
 )
-from fsrouter.core.commands import EslCommand
+from fsrouter.core.commands import EslCommand, Kill, Originate
 from fsrouter.core.events import CallParked, ChannelsAudited, Event, NodeDown, NodeUp
 from fsrouter.errors import CallGone, EslAuthError, EslError, EslNotConnected, EslTimeout
 
@@ -63,6 +73,10 @@ ANSWERED_CALL_STATES = frozenset({"ACTIVE", "HELD"})
 
 BRIDGEABLE_CALL_STATES = ANSWERED_CALL_STATES | {"EARLY"}
 """callstate of a caller that can be bridged: answered, or pre-answered by the dialplan (``CallParked.answered``)."""
+
+COMMAND_WINDOW = 64
+"""Commands a node may have written and not yet had answered; beyond it, writing waits for replies. FreeSWITCH
+runs them one at a time anyway, in well under 10 ms each: more in flight would only wait in its socket."""
 
 _GONE_MARKERS = ("no such channel", "invalid uuid")
 _UNSET = "_undef_"
@@ -161,16 +175,21 @@ class _Connection(InboundESL):  # type: ignore[misc]
 
     def send(self, data: str) -> ESLEvent:
         """Send one command and wait for its reply, all under ``command_timeout``."""
+        command = data.split(" ", 1)[0]
+        with gevent.Timeout(self.command_timeout, EslTimeout(f"no reply to {command} in {self.command_timeout}s")):
+            return self.submit(data).get()
+
+    def submit(self, data: str) -> gevent.event.AsyncResult:
+        """Write one command without waiting for its reply; returns the slot the reply will fill (in the order
+        the commands were written). Raises EslNotConnected."""
         if not self.connected:
             raise EslNotConnected("not connected")
         reply = gevent.event.AsyncResult()
-        command = data.split(" ", 1)[0]
         try:
-            with gevent.Timeout(self.command_timeout, EslTimeout(f"no reply to {command} in {self.command_timeout}s")):
-                self._write(reply, (data + "\n\n").encode("utf-8"))
-                return reply.get()
+            self._write(reply, (data + "\n\n").encode("utf-8"))
         except OSError as error:
-            raise EslNotConnected(f"connection lost sending {command}: {error}") from error
+            raise EslNotConnected(f"connection lost sending {data.split(' ', 1)[0]}: {error}") from error
+        return reply
 
     def _write(self, reply: gevent.event.AsyncResult, raw: bytes) -> None:
         """Register the reply slot and write the command as one unit, so replies stay in sending order."""
@@ -220,11 +239,22 @@ class _Connection(InboundESL):  # type: ignore[misc]
         self.lost.set()
 
 
+def _ignore(*_args: object) -> None:
+    """The default of the optional callbacks."""
+
+
 class EslNode:
-    """A long-lived link to one FreeSWITCH node: keeps it connected and turns its events into core events.
+    """A long-lived link to one FreeSWITCH node: keeps it connected, turns its events into core events and
+    pipelines the router's commands.
 
     ``on_event`` is called from the node's greenlets and must only enqueue. After every (re)connection it
     receives ``NodeUp`` then a ``CallParked`` per caller still waiting; after a loss, one ``NodeDown``.
+
+    Commands handed to ``send`` report back through the callbacks, called from the node's greenlets (never
+    blocking): ``on_command_written(seconds)`` with the time the command waited in fsrouter,
+    ``on_command_dropped(command)`` for one not sent because its channel is gone, and
+    ``on_command_failed(command, error)`` with EslNotConnected / EslTimeout (unknown whether FreeSWITCH ran it),
+    CallGone or EslError (refused), exactly as ``execute`` would raise them.
     """
 
     def __init__(
@@ -240,15 +270,22 @@ class EslNode:
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
         heartbeat_timeout: float = 60.0,
-        count_event: Callable[[str], None] = lambda kind: None,
+        count_event: Callable[[str], None] = _ignore,
+        window: int = COMMAND_WINDOW,
+        on_command_written: Callable[[float], None] = _ignore,
+        on_command_dropped: Callable[[EslCommand], None] = _ignore,
+        on_command_failed: Callable[[EslCommand, EslError], None] = _ignore,
     ) -> None:
         self.name = name
         self.host = host
         self.port = port
         self._password = password
         self._on_event = on_event
-        #: told "translated" or "ignored" for every event received (the daemon counts them in metrics)
+        #: told "translated", "tracked" or "ignored" for every event received (the daemon counts them in metrics)
         self._count_event = count_event
+        self._on_command_written = on_command_written
+        self._on_command_dropped = on_command_dropped
+        self._on_command_failed = on_command_failed
         self.command_timeout = command_timeout
         self.connect_timeout = connect_timeout
         self.backoff_initial = backoff_initial
@@ -263,17 +300,30 @@ class EslNode:
         self._last_heard = 0.0
         self._held: list[Event] | None = None
         self._random = random.Random()
+        self._gate = ChannelGate()
+        self._outbox: gevent.queue.Queue[tuple[int, EslCommand, float]] = gevent.queue.Queue()
+        self._written: gevent.queue.Queue[_Written] = gevent.queue.Queue()
+        self._window = gevent.lock.BoundedSemaphore(window)
+        #: commands taken by ``send`` and not settled yet (queued, being written, or waiting for replies), by number
+        self._unsettled: dict[int, EslCommand] = {}
+        self._numbers = itertools.count()
+        self._pipeline: list[gevent.Greenlet] = []
 
     # --- public API ----------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Spawn the greenlet that connects, and reconnects for as long as the node runs."""
+        """Spawn the greenlet that connects, and reconnects for as long as the node runs, and the two that write
+        commands and check their replies."""
         if self._keeper is None:
             self._stopping.clear()
             self._keeper = gevent.spawn(self._keep_connected)
+            self._pipeline = [gevent.spawn(self._write_commands), gevent.spawn(self._check_replies)]
 
     def stop(self) -> None:
+        """Stop at once: commands not written yet are forgotten (``settled`` tells when none is left)."""
         self._stopping.set()
+        gevent.killall(self._pipeline)  # first: a deliberate stop is not a lost connection to report
+        self._pipeline = []
         connection = self._connection
         if connection is not None:
             connection.close()
@@ -286,8 +336,26 @@ class EslNode:
         connection = self._connection
         return connection is not None and bool(connection.connected)
 
+    def send(self, command: EslCommand) -> None:
+        """Queue a core command for writing, after those queued before it (never blocks)."""
+        number = next(self._numbers)
+        self._unsettled[number] = command
+        self._outbox.put((number, command, time.monotonic()))
+
+    def settled(self) -> bool:
+        """Whether every command handed to ``send`` is written and answered (or dropped), and every originate
+        written has its leg known to exist or gone, with any kill held for it sent."""
+        return not self._unsettled and not self._gate.unresolved()
+
+    def unsettled_legs(self) -> frozenset[str]:
+        """Channels fsrouter may leave behind in FreeSWITCH if it stopped now: legs of originates in flight, legs
+        whose kill is held, queued, unanswered or got no reply."""
+        kills = frozenset(command.uuid for command in self._unsettled.values() if isinstance(command, Kill))
+        return self._gate.unresolved() | kills
+
     def execute(self, command: EslCommand) -> str:
-        """Send the ESL lines of a core command in order; returns the last reply text.
+        """Send the ESL lines of a core command in order and wait for their replies; returns the last reply text.
+        Bypasses the pipeline of ``send`` (for callers that need the reply).
 
         Raises EslNotConnected, EslTimeout, CallGone (the channel is gone) or EslError (any other refusal).
         """
@@ -335,15 +403,66 @@ class EslNode:
         connection = connection or self._connection
         if connection is None:
             raise EslNotConnected(f"node {self.name} is not connected")
-        reply: str = connection.send(line).data or ""
-        error = reply_error(reply)
-        if error is None:
-            return reply
-        if any(marker in error.lower() for marker in _GONE_MARKERS) or (
-            error == "-ERROR" and line.startswith("api uuid_answer")  # uuid_answer's only failure: no channel
-        ):
-            raise CallGone(f"{line.split(chr(10))[0]}: {error}")
-        raise EslError(f"{line.split(chr(10))[0]}: {error}")
+        return _checked(line, connection.send(line))
+
+    def _write_commands(self) -> None:
+        """The writer greenlet: write each queued command as soon as the window has room, never waiting for a
+        reply; a command whose channel is gone is dropped, a kill of a leg not created yet is held."""
+        while True:
+            self._window.acquire()
+            number, command, queued_at = self._outbox.get()
+            verdict = self._gate.admit(command)
+            if verdict is not Verdict.SEND:
+                if verdict is Verdict.DROP:
+                    logger.debug("ESL node %s: %s not sent, its channel is gone", self.name, command)
+                    self._on_command_dropped(command)
+                self._settle(number)
+                continue
+            try:
+                replies = self._write_lines(command)
+            except EslError as error:
+                self._fail(command, error)
+                self._settle(number)
+                continue
+            self._on_command_written(time.monotonic() - queued_at)
+            self._written.put(_Written(number, command, replies, time.monotonic() + self.command_timeout))
+
+    def _write_lines(self, command: EslCommand) -> list[tuple[str, gevent.event.AsyncResult]]:
+        connection = self._connection
+        if connection is None:
+            raise EslNotConnected(f"node {self.name} is not connected")
+        lines = encode(command)
+        with gevent.Timeout(self.command_timeout, EslTimeout(f"could not write {lines[0]} in {self.command_timeout}s")):
+            return [(line, connection.submit(line)) for line in lines]
+
+    def _check_replies(self) -> None:
+        """The reply greenlet: the replies come in the order the commands were written, so waiting for each in
+        turn costs nothing; the first failing line of a command is its failure."""
+        while True:
+            written = self._written.get()
+            try:
+                for line, reply in written.replies:
+                    try:
+                        event = reply.get(timeout=max(0.0, written.deadline - time.monotonic()))
+                    except gevent.Timeout:
+                        raise EslTimeout(f"no reply to {line.split(chr(10))[0]} in {self.command_timeout}s") from None
+                    _checked(line, event)
+            except EslError as error:
+                self._fail(written.command, error)
+            finally:
+                self._settle(written.number)
+
+    def _fail(self, command: EslCommand, error: EslError) -> None:
+        if isinstance(error, (EslNotConnected, EslTimeout)):
+            if isinstance(command, Kill):
+                self._gate.unconfirmed(command)
+        elif isinstance(command, Originate):
+            self._gate.gone(command.leg_uuid)  # the bgapi itself was refused: no job, no leg
+        self._on_command_failed(command, error)
+
+    def _settle(self, number: int) -> None:
+        del self._unsettled[number]
+        self._window.release()
 
     # --- connection keeping --------------------------------------------------------------------------------
 
@@ -383,6 +502,8 @@ class EslNode:
         reply = connection.send(SUBSCRIBED_EVENTS).data or ""
         if reply_error(reply) is not None:
             raise EslError(f"subscription refused: {reply}")
+        for kill in self._gate.reset():
+            self.send(kill)
         self._relearn(connection)
         logger.info("ESL node %s (%s:%s) connected", self.name, self.host, self.port)
 
@@ -486,9 +607,15 @@ class EslNode:
 
     def _handle(self, event: ESLEvent) -> None:
         self._last_heard = time.monotonic()
+        released = self._gate.observe(event.headers, event.body)
+        if released is not None:
+            self.send(released)
         translated = translate(event.headers, event.body, self.name)
         if translated is None:
-            if event.headers.get("Event-Name") != "HEARTBEAT":
+            name = event.headers.get("Event-Name")
+            if name in ADAPTER_EVENTS:
+                self._count_event("tracked")
+            elif name != "HEARTBEAT":
                 self.untranslated_events += 1
                 self._count_event("ignored")
             return
@@ -503,6 +630,28 @@ class EslNode:
         connection = self._connection
         if connection is not None:
             connection.abort()
+
+
+class _Written(NamedTuple):
+    """A command written, waiting for its replies (one per line) until ``deadline`` (``time.monotonic()``)."""
+
+    number: int
+    command: EslCommand
+    replies: list[tuple[str, gevent.event.AsyncResult]]
+    deadline: float
+
+
+def _checked(line: str, reply_event: ESLEvent) -> str:
+    """The reply text to ``line``; raises CallGone (the channel is gone) or EslError (any other refusal)."""
+    reply: str = reply_event.data or ""
+    error = reply_error(reply)
+    if error is None:
+        return reply
+    if any(marker in error.lower() for marker in _GONE_MARKERS) or (
+        error == "-ERROR" and line.startswith("api uuid_answer")  # uuid_answer's only failure: no channel
+    ):
+        raise CallGone(f"{line.split(chr(10))[0]}: {error}")
+    raise EslError(f"{line.split(chr(10))[0]}: {error}")
 
 
 def _answered(rows: list[dict[str, str]]) -> frozenset[str]:

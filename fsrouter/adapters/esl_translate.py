@@ -31,12 +31,17 @@ AGENT_CONTROL_SUBCLASS = "fsrouter::agent"
 """CUSTOM subclass a dialplan feature code fires (``Agent``, ``Action`` headers) to log an agent in/out."""
 
 SUBSCRIBED_EVENTS = (
-    "event plain CHANNEL_PARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HOLD CHANNEL_UNHOLD CHANNEL_HANGUP "
+    "event plain CHANNEL_CREATE CHANNEL_PARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HOLD CHANNEL_UNHOLD CHANNEL_HANGUP "
     "CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB HEARTBEAT "
     f"CUSTOM sofia::register sofia::unregister {AGENT_CONTROL_SUBCLASS}"
 )
 """The one subscription command fsrouter sends: only what the router acts on, because every event costs parse
-time in our process. CHANNEL_PROGRESS (agent phone ringing) is left out until the router has a use for it."""
+time in our process. CHANNEL_PROGRESS (agent phone ringing) is left out until the router has a use for it.
+CHANNEL_CREATE is for the adapter alone (``ADAPTER_EVENTS``)."""
+
+ADAPTER_EVENTS = frozenset({"CHANNEL_CREATE"})
+"""Events subscribed for the ESL adapter's own bookkeeping (``esl_gate.py``: a kill of an agent leg is held until
+the leg exists), which ``translate`` never turns into a core event."""
 
 SUBSCRIBED_NAMES = tuple(word for word in SUBSCRIBED_EVENTS.split()[2:] if word != "CUSTOM")
 """Event names (and CUSTOM subclasses) from ``SUBSCRIBED_EVENTS``: the keys handlers are registered under."""
@@ -136,14 +141,22 @@ def _channel_hung_up(headers: Mapping[str, str], _body: str, node: str) -> Event
     return ChannelHungUp(node=node, uuid=headers["Unique-ID"])
 
 
-def _background_job(headers: Mapping[str, str], body: str, node: str) -> Event | None:
-    if headers.get("Job-Command") != "originate":
+def originate_job_result(headers: Mapping[str, str], body: str) -> tuple[str, str | None] | None:
+    """The leg uuid and the error (None on ``+OK``) of an ``originate`` BACKGROUND_JOB; None for any other event."""
+    if headers.get("Event-Name") != "BACKGROUND_JOB" or headers.get("Job-Command") != "originate":
         return None
     found = _ORIGINATION_UUID.search(headers.get("Job-Command-Arg", ""))
     leg_uuid = found.group(1) if found else headers.get("Job-UUID", "")
     if not leg_uuid:
         return None
-    error = reply_error(body)
+    return leg_uuid, reply_error(body)
+
+
+def _background_job(headers: Mapping[str, str], body: str, node: str) -> Event | None:
+    job = originate_job_result(headers, body)
+    if job is None:
+        return None
+    leg_uuid, error = job
     if error is None:
         return OriginateSucceeded(node=node, leg_uuid=leg_uuid)
     return OriginateFailed(node=node, leg_uuid=leg_uuid, cause=_failure_cause(error))

@@ -48,7 +48,12 @@ HOLD_BUCKETS: tuple[float, ...] = (5, 15, 30, 60, 120, 300, 600)
 
 #: outcomes of calls that waited in a queue, hence have a wait time worth a histogram sample
 WAITED_OUTCOMES = tuple(outcome for outcome in OUTCOMES if outcome not in NOT_OFFERED_OUTCOMES)
-ESL_EVENT_KINDS = ("translated", "ignored", "malformed")
+ESL_EVENT_KINDS = ("translated", "tracked", "ignored", "malformed")
+#: time an ESL command waits in fsrouter before it is written, in seconds: well under a FreeSWITCH reply (~1-8 ms)
+#: when all is well, up to the command timeout when the node stalls
+COMMAND_QUEUE_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+#: kinds of ESL command, for the label of the commands not sent
+ESL_COMMAND_KINDS = ("answer", "playmusic", "originate", "bridge", "kill", "transfer")
 RELOAD_RESULTS = ("success", "failure")
 
 
@@ -102,6 +107,19 @@ class Metrics:
             "fsrouter_esl_events_total",
             "ESL events received, by what became of them.",
             ("kind",),
+            registry=registry,
+        )
+        self._command_queue = Histogram(
+            "fsrouter_esl_command_queue_seconds",
+            "Time an ESL command waited in fsrouter, from the router's decision to its write on the socket.",
+            ("node",),
+            buckets=COMMAND_QUEUE_BUCKETS,
+            registry=registry,
+        )
+        self._commands_dropped = Counter(
+            "fsrouter_esl_commands_dropped_total",
+            "ESL commands not sent because their channel was already gone (its hang-up seen, or never created).",
+            ("node", "command"),
             registry=registry,
         )
         self._talk = self._histogram("fsrouter_talk_seconds", "Talk time of answered calls.", TALK_BUCKETS)
@@ -173,8 +191,24 @@ class Metrics:
     def rules_reload(self, ok: bool) -> None:
         self._reloads.labels("success" if ok else "failure").inc()
 
+    def esl_nodes(self, nodes: Sequence[str]) -> None:
+        """Zero series for every configured FreeSWITCH node."""
+        for node in nodes:
+            self._command_queue.labels(node)
+            for command in ESL_COMMAND_KINDS:
+                self._commands_dropped.labels(node, command)
+
+    def esl_command_queued(self, node: str, seconds: float) -> None:
+        """An ESL command was written to ``node`` after waiting ``seconds`` in fsrouter."""
+        self._command_queue.labels(node).observe(seconds)
+
+    def esl_command_dropped(self, node: str, command: str) -> None:
+        """An ESL command of kind ``command`` (``ESL_COMMAND_KINDS``) was not sent: its channel was gone."""
+        self._commands_dropped.labels(node, command).inc()
+
     def esl_event(self, kind: str) -> None:
-        """Count one ESL event: ``translated`` into a core event, ``ignored`` or ``malformed``."""
+        """Count one ESL event: ``translated`` into a core event, ``tracked`` by the ESL adapter alone (its own
+        bookkeeping of channels), ``ignored`` or ``malformed``."""
         if kind not in ESL_EVENT_KINDS:
             raise ValueError(f"unknown ESL event kind {kind!r}, expected one of {ESL_EVENT_KINDS}")
         self._esl_events.labels(kind).inc()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import gevent
+import gevent.event
 import pytest
 
 from fsrouter.adapters.esl import EslNode
 from fsrouter.adapters.esl_translate import SUBSCRIBED_EVENTS
-from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate
+from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic
 from fsrouter.core.events import CallParked, ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
 from fsrouter.errors import CallGone, EslError, EslNotConnected, EslTimeout
 from tests.adapters.esl_helpers import (
@@ -47,9 +49,10 @@ def make_node(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> Iterator[Node
     """Builds started nodes with fast test timings; stops them all at the end."""
     nodes: list[EslNode] = []
 
-    def build(password: str = "ClueCon", **timings: float) -> EslNode:
+    def build(password: str = "ClueCon", **options: Any) -> EslNode:
+        """``options``: timings (seconds) and callbacks of ``EslNode``."""
         settings = {"command_timeout": 2.0, "connect_timeout": 2.0, "backoff_initial": 0.01, "backoff_max": 0.05}
-        node = EslNode("fs1", "127.0.0.1", fake_fs.port, password, recorder, **(settings | timings))
+        node = EslNode("fs1", "127.0.0.1", fake_fs.port, password, recorder, **(settings | options))
         nodes.append(node)
         node.start()
         return node
@@ -162,6 +165,186 @@ def test_concurrent_commands_each_get_their_own_reply(
     gevent.joinall(jobs, timeout=10, raise_error=True)
 
     assert [job.value.split(" ")[1] for job in jobs] == [str(number) for number in range(12)]
+
+
+# --- the command pipeline (EslNode.send) ----------------------------------------------------------------------
+
+
+class Pipeline:
+    """The callbacks of a node's pipeline: what was written, dropped and failed, and the events counted."""
+
+    def __init__(self) -> None:
+        self.written = 0
+        self.dropped: list[EslCommand] = []
+        self.failed: list[tuple[EslCommand, Exception]] = []
+        self.event_kinds: list[str] = []
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "on_command_written": self._written,
+            "on_command_dropped": self.dropped.append,
+            "on_command_failed": lambda command, error: self.failed.append((command, error)),
+            "count_event": self.event_kinds.append,
+        }
+
+    def _written(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.written += 1
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    with gevent.Timeout(timeout, AssertionError("condition never held")):
+        while not condition():
+            gevent.sleep(0.005)
+
+
+def commands_until(fake_fs: FakeFreeSwitch, wanted: str) -> list[str]:
+    """The commands FreeSWITCH reads up to ``wanted`` (excluded)."""
+    seen: list[str] = []
+    while (command := fake_fs.next_command()[1]) != wanted:
+        seen.append(command)
+    return seen
+
+
+def answer(uuid: str) -> Answer:
+    return Answer(node="fs1", uuid=uuid)
+
+
+def test_commands_are_written_without_waiting_for_replies_and_each_reply_goes_to_its_own_command(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    release = gevent.event.Event()
+
+    def first_slow_odd_refused(_conn: FakeConnection, text: str) -> str | None:
+        if text == "uuid_answer call-0":
+            release.wait()  # FreeSWITCH runs api commands one at a time: the others wait in its socket
+        number = int(text.rsplit("-", 1)[1]) if text.startswith("uuid_answer call-") else 0
+        return f"-ERR refused {number}\n" if number % 2 else None
+
+    fake_fs.on_api = first_slow_odd_refused
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+
+    for number in range(6):
+        node.send(answer(f"call-{number}"))
+    wait_until(lambda: pipeline.written == 6)
+
+    assert fake_fs.next_command()[1] == "api uuid_answer call-0"
+    assert fake_fs.commands.empty()  # all six written while FreeSWITCH still runs the first
+    assert not node.settled()
+    release.set()
+    wait_until(node.settled)
+    assert [(command, str(error)) for command, error in pipeline.failed] == [
+        (answer(f"call-{number}"), f"api uuid_answer call-{number}: -ERR refused {number}") for number in (1, 3, 5)
+    ]
+    assert all(type(error) is EslError for _, error in pipeline.failed)
+
+
+def test_one_calls_commands_go_out_in_order_and_a_bridge_reports_its_first_failing_line(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    replies = {"uuid_break caller-1 all": "-ERR No such channel!\n", "uuid_bridge caller-1 leg-1": "-ERR later\n"}
+    fake_fs.on_api = lambda _conn, text: replies.get(text)
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+    bridge = Bridge(node="fs1", caller_uuid="caller-1", agent_uuid="leg-1")
+
+    for command in (
+        answer("caller-1"),
+        PlayMusic(node="fs1", uuid="caller-1", source="local_stream://moh"),
+        Originate(node="fs1", leg_uuid="leg-1", call_uuid="caller-1", endpoint="user/1000", timeout=20),
+        bridge,
+        answer("caller-2"),
+    ):
+        node.send(command)
+
+    sent = [command.split(" ", 2)[:2] for command in commands_until(fake_fs, "api uuid_answer caller-2")]
+    assert sent == [
+        ["api", "uuid_answer"],
+        ["api", "uuid_broadcast"],
+        ["bgapi", "originate"],
+        ["api", "uuid_break"],
+        ["api", "uuid_bridge"],
+    ]
+    wait_until(lambda: pipeline.failed != [])
+    [(failed, error)] = pipeline.failed
+    assert failed == bridge and type(error) is CallGone and "uuid_break" in str(error)
+
+
+def test_no_command_is_sent_for_a_caller_whose_hangup_was_seen(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+    fake_fs.connections[0].write(hangup_frame("caller-1", "ORIGINATOR_CANCEL"))
+    recorder.wait_for_count(ChannelHungUp, 1)
+    for_the_gone_caller = [
+        answer("caller-1"),
+        PlayMusic(node="fs1", uuid="caller-1", source="local_stream://moh"),
+        Originate(node="fs1", leg_uuid="leg-1", call_uuid="caller-1", endpoint="user/1000", timeout=20),
+        Kill(node="fs1", uuid="leg-1", cause="ORIGINATOR_CANCEL"),  # its originate was not sent either
+        Bridge(node="fs1", caller_uuid="caller-1", agent_uuid="leg-0"),
+    ]
+
+    for command in [*for_the_gone_caller, answer("caller-2")]:
+        node.send(command)
+
+    assert commands_until(fake_fs, "api uuid_answer caller-2") == []
+    wait_until(node.settled)
+    assert pipeline.dropped == for_the_gone_caller
+    assert pipeline.failed == []
+
+
+def test_a_kill_of_a_leg_not_created_yet_is_held_until_its_channel_create(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+
+    node.send(Originate(node="fs1", leg_uuid="leg-1", call_uuid="caller-1", endpoint="user/1000", timeout=20))
+    node.send(Kill(node="fs1", uuid="leg-1", cause="ORIGINATOR_CANCEL"))
+    node.send(answer("caller-2"))
+
+    [originate] = commands_until(fake_fs, "api uuid_answer caller-2")
+    assert originate.startswith("bgapi originate {origination_uuid=leg-1,")
+    wait_until(lambda: pipeline.written == 2)
+    assert not node.settled() and node.unsettled_legs() == {"leg-1"}
+
+    fake_fs.connections[0].write(plain_event_frame({"Event-Name": "CHANNEL_CREATE", "Unique-ID": "leg-1"}))
+
+    assert fake_fs.next_command()[1] == "api uuid_kill leg-1 ORIGINATOR_CANCEL"
+    wait_until(node.settled)
+    assert pipeline.event_kinds == ["tracked"]  # CHANNEL_CREATE is the adapter's own, not an ignored event
+    assert (pipeline.dropped, pipeline.failed) == ([], [])
+
+
+def test_a_kill_that_got_no_reply_is_sent_again_on_the_next_connection(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    def drop_on_kill(conn: FakeConnection, text: str) -> str | None:
+        if text.startswith("uuid_kill") and conn.number == 1:
+            conn.close()
+        return None
+
+    fake_fs.on_api = drop_on_kill
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+
+    node.send(Kill(node="fs1", uuid="leg-1"))
+
+    assert fake_fs.wait_for_command("api uuid_kill leg-1 NORMAL_CLEARING") == 1
+    assert fake_fs.wait_for_command("api uuid_kill leg-1 NORMAL_CLEARING") == 2
+    wait_until(node.settled)
+    assert [type(error) for _, error in pipeline.failed] == [EslNotConnected]
 
 
 # --- timeouts and drops ------------------------------------------------------------------------------------

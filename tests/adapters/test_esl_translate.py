@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fsrouter.adapters.esl_translate import (
+    ADAPTER_EVENTS,
     SUBSCRIBED_EVENTS,
     SUBSCRIBED_NAMES,
     dialstring_value,
@@ -241,15 +242,18 @@ def test_phone_feature_code_event_controls_the_agent() -> None:
         {"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register"},
         {"Event-Name": "CUSTOM", "Event-Subclass": "callcenter::info"},
         {"Event-Name": "BACKGROUND_JOB", "Job-Command": "originate"},
+        {"Event-Name": "CHANNEL_CREATE", "Unique-ID": "leg-1"},  # the ESL adapter's own (ADAPTER_EVENTS)
     ],
 )
 def test_unknown_or_malformed_events_give_none_without_raising(headers: dict[str, str]) -> None:
     assert translate(headers, "-ERR X", NODE) is None
 
 
-def test_subscription_lists_every_event_the_translator_handles() -> None:
+def test_subscription_lists_every_event_the_translator_handles_and_those_the_adapter_tracks() -> None:
     assert SUBSCRIBED_EVENTS.startswith("event plain ")
+    assert ADAPTER_EVENTS <= set(SUBSCRIBED_NAMES)
     assert set(SUBSCRIBED_NAMES) == {
+        "CHANNEL_CREATE",
         "CHANNEL_PARK",
         "CHANNEL_ANSWER",
         "CHANNEL_BRIDGE",

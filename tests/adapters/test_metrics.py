@@ -437,3 +437,17 @@ def test_a_busy_scene_exports_every_kind_of_metric() -> None:
         "fsrouter_hold_seconds_count",
     ]:
         assert name in names
+
+
+def test_esl_command_queue_waits_and_dropped_commands_are_per_node(scene_and_metrics: tuple[Scene, Metrics]) -> None:
+    scene, metrics = scene_and_metrics
+    metrics.esl_nodes(["fs1", "fs2"])
+    metrics.esl_command_queued("fs1", 0.002)
+    metrics.esl_command_queued("fs1", 0.3)
+    metrics.esl_command_dropped("fs1", "answer")
+
+    assert scene.value("fsrouter_esl_command_queue_seconds_count", node="fs1") == 2
+    assert scene.value("fsrouter_esl_command_queue_seconds_bucket", node="fs1", le="0.005") == 1
+    assert scene.value("fsrouter_esl_command_queue_seconds_count", node="fs2") == 0  # exists before any command
+    assert scene.value("fsrouter_esl_commands_dropped_total", node="fs1", command="answer") == 1
+    assert scene.value("fsrouter_esl_commands_dropped_total", node="fs2", command="kill") == 0

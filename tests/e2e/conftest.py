@@ -23,6 +23,9 @@ agents:
 {agents}
 """
 
+#: offers that ring for as long as the test needs, so that agent legs are still ringing when it acts
+RINGING_RULES = FAST_RULES.replace("ring_timeout: 1", "ring_timeout: 30")
+
 
 def write_rules(
     path: Path, users: list[str], template: str = FAST_RULES, *, logged_out: Collection[str] = ()

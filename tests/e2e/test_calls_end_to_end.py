@@ -10,7 +10,7 @@ import gevent
 import pytest
 
 from fsrouter.sim import Simulator
-from tests.e2e.conftest import write_rules
+from tests.e2e.conftest import RINGING_RULES, write_rules
 
 TERMINAL = {"answered", "abandoned", "timed_out", "failed", "overflowed", "closed", "rejected"}
 
@@ -162,3 +162,32 @@ def test_daemon_crash_with_a_call_connected_and_a_caller_leaving_meanwhile_still
     assert answered.talk_seconds > 1.0
     assert sorted(r.uuid for r in second.store.calls()) == sorted([talking, leaving])
     assert second.store.waiting() == []  # nothing left for a third process to take back
+
+
+def test_term_during_a_burst_hangs_up_every_agent_leg_not_talking_and_leaves_the_waiting_callers(
+    sim: Simulator, daemon_factory, tmp_path: Path
+) -> None:
+    sim.api_delay = 0.02  # FreeSWITCH busy: the originates queue up behind the answers and music
+    ringing, answering = [str(1000 + i) for i in range(8)], ["1008", "1009"]
+    for user in ringing:
+        sim.add_agent(user, behaviour="no_answer")
+    for user in answering:
+        sim.add_agent(user, behaviour="answer", answer_after=0.05)
+    rules = write_rules(tmp_path / "rules.yaml", ringing + answering, template=RINGING_RULES)
+    daemon = daemon_factory(rules, grace=0.2)
+    [node] = daemon.nodes.values()
+
+    callers = [sim.place_call(variables={"fsrouter_queue": "support"}, patience=60, talk_time=60) for _ in range(20)]
+    # some originates are written and not yet run by FreeSWITCH: their legs do not exist yet
+    assert sim.wait_until(lambda: bool(node.unsettled_legs() - set(sim.agent_legs)), timeout=10)
+    daemon.handle_term()
+
+    assert daemon.wait_stopped(timeout=15)
+    talking = {sim.calls[u].bridged_to for u in callers if sim.calls[u].bridged_at is not None}
+    assert sim.wait_until(
+        lambda: all(leg.ended_at is not None or leg.uuid in talking for leg in sim.agent_legs.values()), timeout=5
+    ), [leg for leg in sim.agent_legs.values() if leg.ended_at is None and leg.uuid not in talking]
+    assert len(sim.agent_legs) > len(talking)  # legs did ring, and were hung up
+    waiting = [u for u in callers if sim.calls[u].bridged_at is None]
+    assert waiting and all(sim.calls[u].state in ("parked", "answered") for u in waiting)
+    assert sim.live_channels() == set(callers) | talking

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,7 +79,13 @@ class DaemonProcess:
 
 class DaemonFactory(Protocol):
     def __call__(
-        self, rules: Path, *, env: dict[str, str] | None = None, esl_port: int | None = None, wait: bool = True
+        self,
+        rules: Path,
+        *,
+        env: dict[str, str] | None = None,
+        esl_port: int | None = None,
+        wait: bool = True,
+        args: Sequence[str] = (),
     ) -> DaemonProcess: ...
 
 
@@ -89,8 +95,14 @@ def daemon_process(sim: Simulator, tmp_path: Path) -> Iterator[DaemonFactory]:  
     started: list[DaemonProcess] = []
 
     def start(
-        rules: Path, *, env: dict[str, str] | None = None, esl_port: int | None = None, wait: bool = True
+        rules: Path,
+        *,
+        env: dict[str, str] | None = None,
+        esl_port: int | None = None,
+        wait: bool = True,
+        args: Sequence[str] = (),
     ) -> DaemonProcess:
+        """``args`` come last on the command line, so they override the defaults here (``--grace 0.5``)."""
         workdir = tmp_path / f"daemon{len(started)}"
         workdir.mkdir()
         daemon_files = {"control_socket": workdir / "fsrouter.sock", "db": workdir / "fsrouter.db"}
@@ -105,6 +117,7 @@ def daemon_process(sim: Simulator, tmp_path: Path) -> Iterator[DaemonFactory]:  
             "--tick", "0.05",
             "--grace", "10",
             "--log-level", "info",
+            *args,
         ]  # fmt: skip
         child_env = {k: v for k, v in os.environ.items() if k not in _INHERITED and not k.startswith("FSROUTER_")}
         with log.open("wb") as log_file:

@@ -14,7 +14,7 @@ from fsrouter import __version__
 from fsrouter.adapters.store import SqliteCallStore
 from fsrouter.config.rules_loader import content_version
 from fsrouter.sim import Simulator
-from tests.e2e.conftest import write_rules
+from tests.e2e.conftest import RINGING_RULES, write_rules
 from tests.ops.conftest import DaemonFactory, DaemonProcess
 from tests.test_cli import assert_one_clear_line
 
@@ -153,3 +153,38 @@ def test_sigterm_drains_the_calls_in_flight_then_exits_0(
     assert "draining: 1 calls in flight" in daemon.log_text()
     assert not daemon.control_socket.exists()
     assert_one_clear_line(daemon.cli("status"), f"fsrouter is not running (nothing listens on {daemon.control_socket})")
+
+
+def test_sigterm_hangs_up_the_ringing_agent_legs_and_leaves_the_waiting_callers_for_the_next_start(
+    sim: Simulator, daemon_process: DaemonFactory, tmp_path: Path
+) -> None:
+    sim.api_delay = 0.02  # a busy FreeSWITCH: originates still on their way when TERM comes
+    users = ["1000", "1001", "1002"]
+    for user in users:
+        sim.add_agent(user, behaviour="no_answer")
+    rules = write_rules(tmp_path / "rules.yaml", users, template=RINGING_RULES)
+    daemon = daemon_process(rules, args=("--grace", "0.3"))
+    callers = [sim.place_call(variables=SUPPORT, patience=60.0) for _ in range(6)]
+    assert sim.wait_until(lambda: len(sim.agent_legs) == len(users), timeout=10), daemon.log_text()
+
+    daemon.send(signal.SIGTERM)
+
+    assert daemon.wait_exit(timeout=15) == 0, daemon.log_text()
+    assert sim.wait_until(lambda: all(leg.ended_at is not None for leg in sim.agent_legs.values()), timeout=5)
+    assert {leg.hangup_cause for leg in sim.agent_legs.values()} == {"ORIGINATOR_CANCEL"}
+    assert sim.live_channels() == set(callers)  # still parked, for the next start to take back
+    assert "agent legs may be left" not in daemon.log_text()
+
+
+def test_a_second_sigterm_stops_at_once(sim: Simulator, daemon_process: DaemonFactory, tmp_path: Path) -> None:
+    sim.add_agent("1000", answer_after=0.05)
+    daemon = daemon_process(write_rules(tmp_path / "rules.yaml", ["1000"]))  # a 10 s grace
+    talking = sim.place_call(variables=SUPPORT, talk_time=30.0)
+    assert sim.wait_until(lambda: sim.calls[talking].bridged_at is not None, timeout=10), daemon.log_text()
+    daemon.send(signal.SIGTERM)
+    assert sim.wait_until(lambda: (daemon.status() or {}).get("draining") is True, timeout=5)
+
+    daemon.send(signal.SIGTERM)
+
+    assert daemon.wait_exit(timeout=5) == 0, daemon.log_text()
+    assert sim.calls[talking].state == "bridged"  # not cut: FreeSWITCH carries it on
