@@ -158,6 +158,11 @@ class Router:
     def draining(self) -> bool:
         return self._book.draining
 
+    @property
+    def offering_stopped(self) -> bool:
+        """``ReleaseAgentLegs`` was handled: no agent is rung any more."""
+        return self._book.offering_stopped
+
     # ------------------------------------------------------------------ events
 
     def _apply(self, event: Event, now: float) -> list[Command]:
