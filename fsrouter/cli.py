@@ -126,7 +126,11 @@ def run(**options: Any) -> None:
     from fsrouter.daemon import Daemon
 
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in options.items()}
-    settings = Settings(**values)
+    try:
+        settings = Settings(**values)
+    except ConfigError as exc:  # a flag or FSROUTER_* value out of range: a usage error, in one line
+        click.echo(f"fsrouter run: {exc}", err=True)
+        sys.exit(2)
     configure_logging(settings.log_level)
     try:
         Daemon(settings).run()
