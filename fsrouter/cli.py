@@ -160,6 +160,15 @@ def check(path: str) -> None:
 
 
 @main.command()
+def schema() -> None:
+    """Print the JSON Schema of the rules file, for editors (yaml-language-server's `# yaml-language-server:
+    $schema=...` line; the repository ships a copy in schema/routing-rules.schema.json)."""
+    from fsrouter.config.rule_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
+
+
+@main.command()
 @click.option("--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C).")
 @click.option("--agents", type=int, default=6, show_default=True, help="Simulated agents.")
 @click.option("--callers-per-minute", type=float, default=30.0, show_default=True, help="Simulated call rate.")
