@@ -126,7 +126,11 @@ def run(**options: Any) -> None:
     from fsrouter.daemon import Daemon
 
     values: dict[str, Any] = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in options.items()}
-    settings = Settings(**values)
+    try:
+        settings = Settings(**values)
+    except ConfigError as exc:  # a flag or FSROUTER_* value out of range: a usage error, in one line
+        click.echo(f"fsrouter run: {exc}", err=True)
+        sys.exit(2)
     configure_logging(settings.log_level)
     try:
         Daemon(settings).run()
@@ -153,6 +157,15 @@ def check(path: str) -> None:
     if errors:
         sys.exit(1)
     click.echo(f"{path}: ok ({len(warnings)} warnings)")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the rules file, for editors (yaml-language-server's `# yaml-language-server:
+    $schema=...` line; the repository ships a copy in schema/routing-rules.schema.json)."""
+    from fsrouter.config.rule_schema import schema_text
+
+    click.echo(schema_text(), nl=False)
 
 
 @main.command()

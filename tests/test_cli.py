@@ -56,6 +56,16 @@ def test_run_help_names_the_environment_variable_of_every_setting() -> None:
         assert f"FSROUTER_{setting.name.upper()}" in result.stdout, setting.name
 
 
+@pytest.mark.parametrize("flag", [["--tick", "-1"], ["--tick", "0"], ["--grace", "-5"]])
+def test_run_with_a_duration_out_of_range_is_a_one_line_usage_error(flag: list[str]) -> None:
+    result = invoke("run", *flag)
+
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"fsrouter run: {flag[0]} {float(flag[1])!r}: expected a number of seconds " + (
+        ">= 0\n" if flag[0] == "--grace" else "> 0\n"
+    )
+
+
 @pytest.mark.parametrize("path", command_paths(), ids=lambda path: " ".join(path) or "fsrouter")
 def test_every_command_has_help(path: tuple[str, ...]) -> None:
     result = invoke(*path, "--help")

@@ -21,14 +21,25 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
+from fsrouter.config import rule_schema
+from fsrouter.config.rule_schema import (
+    CALENDAR_KEYS,
+    CONDITION_KEYS,
+    ESCALATION_EFFECTS,
+    ESCALATION_KEYS,
+    ROUTE_ACTIONS,
+    TOP_KEYS,
+    VIP_KEYS,
+)
 from fsrouter.core import geo
 from fsrouter.core.calendars import (
     ALWAYS,
@@ -59,112 +70,17 @@ from fsrouter.core.conditions import (
     VariableIs,
     VipList,
 )
+from fsrouter.core.rule_keys import DeclaredKey, declared_keys
 from fsrouter.core.rules import AgentConfig, EscalationStep, QueueConfig, Route, Rules
+from fsrouter.core.strategies import STRATEGIES
 from fsrouter.errors import ConfigError, RuleError
 
 log = logging.getLogger(__name__)
 
-#: Used only while the strategy registry cannot be imported (it is maintained elsewhere).
-FALLBACK_STRATEGIES = frozenset(
-    {
-        "round-robin",
-        "longest-idle",
-        "least-occupied",
-        "fewest-calls",
-        "skills-weighted",
-        "ring-all",
-        "sequential",
-        "weighted-random",
-        "fixed",
-    }
-)
 #: ``all`` / ``any`` / ``not`` nesting deeper than this is refused: it is a mistake, not a routing need.
 MAX_CONDITION_DEPTH = 8
 #: An overflow target made of these characters is an extension number; anything else must name a queue.
 EXTENSION = re.compile(r"[0-9+*#]+")
-
-TOP_KEYS = (
-    "version",
-    "timezone",
-    "default_region",
-    "default_queue",
-    "calendars",
-    "vip",
-    "regions",
-    "queues",
-    "agents",
-    "routes",
-)
-QUEUE_KEYS = (
-    "strategy",
-    "moh",
-    "ring_timeout",
-    "wrapup",
-    "max_wait",
-    "timeout_destination",
-    "service_level_seconds",
-    "service_level_target",
-    "short_abandon_seconds",
-    "skills",
-    "max_waiting_calls",
-    "when_no_agents",
-    "overflow",
-    "escalation",
-    "vip_boost",
-    "max_boost",
-    "occupancy_window",
-    "calendar",
-    "closed_message",
-)
-AGENT_KEYS = (
-    "id",
-    "endpoint",
-    "queues",
-    "skills",
-    "status",
-    "wrapup",
-    "max_no_answer",
-    "busy_delay",
-    "no_answer_delay",
-    "reject_delay",
-    "max_offers",
-    "occupancy_cap",
-    "weight",
-    "shift",
-)
-CALENDAR_KEYS = ("timezone", "hours", "holidays", "closed_dates")
-ROUTE_ACTIONS = ("queue", "closed", "transfer", "reject", "overflow")
-ROUTE_KEYS = ("name", "when", "priority", "skills", "agent", *ROUTE_ACTIONS)
-CONDITION_KEYS = (
-    "all",
-    "any",
-    "not",
-    "destination",
-    "caller",
-    "country",
-    "region",
-    "number_type",
-    "variable",
-    "ivr",
-    "open",
-    "closed",
-    "time",
-    "days",
-    "vip",
-)
-AGENT_STATUSES = ("available", "logged-out")
-_QUEUE_DEFAULTS = QueueConfig(name="")
-_AGENT_DEFAULTS = AgentConfig(id="", endpoint="")
-WHEN_NO_AGENTS = ("wait", "reject", "overflow")
-
-
-def strategy_names() -> frozenset[str]:
-    """The names ``strategy:`` accepts: the live registry, or the planned list while it cannot be imported."""
-    try:
-        from fsrouter.core.strategies import STRATEGIES
-    except ImportError:
-        return FALLBACK_STRATEGIES
-    return frozenset(STRATEGIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,13 +353,6 @@ class _RulesBuilder:
         )
         return default
 
-    def choice(self, mapping: _YamlMap, key: str, choices: tuple[str, ...], what: str) -> str:
-        value = self.text(mapping, key, choices[0], what)
-        if value in choices:
-            return value
-        self.error(mapping.value_lines[key], f"{what} {key} {value!r} is not one of: {', '.join(choices)}")
-        return choices[0]
-
     def names(self, value: object, line: int, what: str) -> list[str]:
         """A name or a list of names (``region: north-west`` or ``region: [north-west, north-east]``)."""
         return [name for name, _ in self.located_names(value, line, what)]
@@ -461,25 +370,6 @@ class _RulesBuilder:
                 self.error(item_line, f"{what} should be text or a list of text, got {_kind(item)}")
         return names
 
-    def levels(self, mapping: _YamlMap, key: str, what: str, *, maximum: int) -> Mapping[str, int]:
-        """``skills: {french: 3}``: name -> whole number from 1 to ``maximum``."""
-        if key not in mapping:
-            return MappingProxyType({})
-        skills = self.mapping(mapping[key], mapping.value_lines[key], f"{what} {key}")
-        if skills is None:
-            return MappingProxyType({})
-        result: dict[str, int] = {}
-        for name, level in skills.items():
-            if isinstance(level, int) and not isinstance(level, bool) and 1 <= level <= maximum:
-                result[str(name)] = level
-            else:
-                self.error(
-                    skills.value_lines[name],
-                    f"{what} skill {name!r}: level should be a whole number from 1 to {maximum}, "
-                    f"got {_kind(level)}",
-                )
-        return MappingProxyType(result)
-
     def named_entries(self, document: _YamlMap, key: str) -> Iterable[tuple[str, int, _YamlMap]]:
         """(name, line, body) for each entry of a top-level ``name: {...}`` section."""
         if key not in document:
@@ -492,6 +382,71 @@ class _RulesBuilder:
             entry = self.mapping(body, section.value_lines[name], f"{key} {name!r}")
             if entry is not None:
                 yield str(name), line, entry
+
+    def list_entries(self, parent: _YamlMap, key: str, what: str, example: str) -> Iterable[tuple[int, int, _YamlMap]]:
+        """(index, line, body) for each mapping of the list ``parent[key]`` (``agents:``, ``routes:``, ...).
+
+        ``what`` names the list in problems (``agents``, ``queue 'support' escalation``); ``example`` shows
+        its first line (``- id: ...``).
+        """
+        if key not in parent:
+            return
+        value = parent[key]
+        if not isinstance(value, _YamlList):
+            self.error(parent.value_lines[key], f"{what} should be a list ({example}), got {_kind(value)}")
+            return
+        for index, line, item in _items(value):
+            body = self.mapping(item, line, f"{what}[{index}]")
+            if body is not None:
+                yield index, line, body
+
+    # --- the declared keys of queues, agents and routes ---
+
+    def declared(self, cls: type, body: _YamlMap, what: str) -> dict[str, Any] | None:
+        """The keys of ``body`` declared on ``cls`` (``core/rule_keys.py``), validated: field name -> value.
+
+        None when a required key is missing. A bad value is one problem at its line and leaves its field at
+        the declared default; a key with a shape of its own is read by that shape's reader; a name that
+        refers to something else (queue, calendar, agent) is checked now or once the whole file is read.
+        """
+        keys = declared_keys(cls)
+        missing = [key.name for key in keys if key.required and key.name not in body]
+        if missing:
+            self.error(body.line, f"{what} needs {' and '.join(missing)}")
+            return None
+        shape_readers: dict[str, Callable[[_YamlMap, str], dict[str, Any]]] = {
+            "escalation": self.escalation,
+            "agent-queues": self.agent_queues,
+        }
+        values: dict[str, Any] = {}
+        for key in keys:
+            if key.name not in body:
+                continue
+            if key.spec.shape:
+                values.update(shape_readers[key.spec.shape](body, what))
+                continue
+            try:
+                value = rule_schema.key_adapter(cls, key.name).validate_python(body[key.name])
+            except ValidationError as exc:
+                for error in exc.errors():
+                    self.error(_line_at(body, (key.name, *error["loc"])), _bad_value(key, what, error))
+                continue
+            values[key.name] = MappingProxyType(value) if isinstance(value, dict) else value
+            if key.spec.refers_to:
+                self.refer(key.spec.refers_to, value, body.value_lines[key.name], f"{what} {key.name}")
+        return values
+
+    def refer(self, kind: str, name: str, line: int, who: str) -> None:
+        """Note (or check at once) that ``name`` must be a ``kind`` (``core.rule_keys.REFERENCE_KINDS``)."""
+        if kind == "queue":
+            self.refs.queues.append((name, line, who))
+        elif kind == "queue-or-extension":
+            self.refer_overflow(name, line, who)
+        elif kind == "calendar":
+            self.refer_calendar(name, line, who)
+        elif kind == "agent":
+            self.refs.agents.append((name, line, who))
+        # "strategy": the key's type is the registry's names, already checked
 
     # --- the whole file ---
 
@@ -580,10 +535,11 @@ class _RulesBuilder:
             if not isinstance(dates, _YamlList):
                 self.error(body.value_lines["closed_dates"], f"{what} closed_dates should be a list of dates")
             else:
-                for _, item_line, item in _items(dates):
-                    parsed = self.date_value(item, item_line, what)
-                    if parsed is not None:
-                        closed_dates.add(parsed)
+                closed_dates = {
+                    parsed
+                    for _, item_line, item in _items(dates)
+                    if (parsed := self.date_value(item, item_line, what)) is not None
+                }
         self.calendars[name] = Calendar(
             name=name,
             timezone=timezone,
@@ -708,7 +664,7 @@ class _RulesBuilder:
     def add_vip_list(self, name: str, line: int, body: _YamlMap) -> None:
         """``vip: {gold: {priority: 10, numbers: ["+33612345678", "33*", "/^06/"]}}``."""
         what = f"vip list {name!r}"
-        self.known_keys(body, ("priority", "numbers"), what)
+        self.known_keys(body, VIP_KEYS, what)
         priority = self.integer(body, "priority", 10, what, minimum=1, maximum=1000)
         if "numbers" not in body:
             self.error(body.line, f"{what} has no 'numbers'")
@@ -741,52 +697,12 @@ class _RulesBuilder:
 
     def queue(self, name: str, line: int, body: _YamlMap) -> QueueConfig:
         what = f"queue {name!r}"
-        self.known_keys(body, QUEUE_KEYS, what)
-        strategy = self.text(body, "strategy", "longest-idle", what)
-        if strategy not in strategy_names():
-            self.error(
-                body.value_lines["strategy"],
-                f"{what}: unknown strategy {strategy!r}{self.hint(strategy, strategy_names())} "
-                f"(known: {', '.join(sorted(strategy_names()))})",
-            )
-        overflow = self.text(body, "overflow", "", what)
-        if overflow:
-            self.refer_overflow(overflow, body.value_lines["overflow"], f"{what} overflow")
-        when_no_agents = self.choice(body, "when_no_agents", WHEN_NO_AGENTS, what)
-        if when_no_agents == "overflow" and not overflow:
-            self.error(
-                body.value_lines["when_no_agents"], f"{what}: when_no_agents: overflow needs 'overflow:'"
-            )
-        calendar = self.text(body, "calendar", "", what)
-        if calendar:
-            self.refer_calendar(calendar, body.value_lines["calendar"], what)
-        return QueueConfig(
-            name=name,
-            strategy=strategy,
-            moh=self.text(body, "moh", _QUEUE_DEFAULTS.moh, what),
-            ring_timeout=self.number(body, "ring_timeout", _QUEUE_DEFAULTS.ring_timeout, what),
-            wrapup=self.number(body, "wrapup", _QUEUE_DEFAULTS.wrapup, what),
-            max_wait=self.number(body, "max_wait", _QUEUE_DEFAULTS.max_wait, what),
-            timeout_destination=self.text(body, "timeout_destination", "", what),
-            service_level_seconds=self.number(
-                body, "service_level_seconds", _QUEUE_DEFAULTS.service_level_seconds, what
-            ),
-            service_level_target=self.number(
-                body, "service_level_target", _QUEUE_DEFAULTS.service_level_target, what, maximum=1
-            ),
-            short_abandon_seconds=self.number(body, "short_abandon_seconds", 0.0, what),
-            skills=self.levels(body, "skills", what, maximum=100),
-            max_waiting_calls=self.integer(body, "max_waiting_calls", 0, what),
-            when_no_agents=when_no_agents,
-            overflow=overflow,
-            escalation=self.escalation(body, what),
-            vip_boost=self.number(body, "vip_boost", _QUEUE_DEFAULTS.vip_boost, what),
-            max_boost=self.number(body, "max_boost", _QUEUE_DEFAULTS.max_boost, what),
-            occupancy_window=self.number(body, "occupancy_window", _QUEUE_DEFAULTS.occupancy_window, what),
-            calendar=calendar,
-            closed_message=self.text(body, "closed_message", "", what),
-            line=line,
-        )
+        queue_class = rule_schema.RULE_CLASSES.queue
+        self.known_keys(body, [key.name for key in declared_keys(queue_class)], what)
+        values = self.declared(queue_class, body, what) or {}
+        if values.get("when_no_agents") == "overflow" and not values.get("overflow"):
+            self.error(body.value_lines["when_no_agents"], f"{what}: when_no_agents: overflow needs 'overflow:'")
+        return queue_class(name=name, line=line, **values)
 
     def refer_overflow(self, target: str, line: int, who: str) -> None:
         """An overflow target is an extension (digits) or must be a queue, checked once all are known."""
@@ -803,34 +719,23 @@ class _RulesBuilder:
         close = difflib.get_close_matches(name, sorted(known), n=1)
         return f"; did you mean {close[0]!r}?" if close else ""
 
-    def escalation(self, body: _YamlMap, what: str) -> tuple[EscalationStep, ...]:
+    def escalation(self, body: _YamlMap, what: str) -> dict[str, tuple[EscalationStep, ...]]:
         """``escalation:`` steps like ``{after: 30, widen: {min_level: 2}}`` or ``{after: 60, add_tier: 2}``.
 
         Each step does one thing (widen, add_tier or overflow); ``after`` (seconds waited) grows step by step.
         """
-        if "escalation" not in body:
-            return ()
-        steps_value = body["escalation"]
-        if not isinstance(steps_value, _YamlList):
-            self.error(body.value_lines["escalation"], f"{what} escalation should be a list of steps")
-            return ()
         steps: list[EscalationStep] = []
-        for index, line, item in _items(steps_value):
+        for index, line, step in self.list_entries(body, "escalation", f"{what} escalation", "- after: ..."):
             step_what = f"{what} escalation[{index}]"
-            step = self.mapping(item, line, step_what)
-            if step is None:
-                continue
-            self.known_keys(step, ("after", "widen", "add_tier", "overflow"), step_what)
+            self.known_keys(step, ESCALATION_KEYS, step_what)
             if "after" not in step:
                 self.error(line, f"{step_what} needs 'after' (seconds of waiting)")
             after = self.number(step, "after", 0.0, step_what)
             if steps and after <= steps[-1].after:
-                self.error(
-                    step.value_lines.get("after", line), f"{step_what}: 'after' must grow from step to step"
-                )
-            effects = [key for key in ("widen", "add_tier", "overflow") if key in step]
+                self.error(step.value_lines.get("after", line), f"{step_what}: 'after' must grow from step to step")
+            effects = [key for key in ESCALATION_EFFECTS if key in step]
             if len(effects) != 1:
-                self.error(line, f"{step_what} needs exactly one of widen, add_tier, overflow")
+                self.error(line, f"{step_what} needs exactly one of {', '.join(ESCALATION_EFFECTS)}")
                 continue
             min_level = 0
             if "widen" in step:
@@ -852,26 +757,15 @@ class _RulesBuilder:
                     line=line,
                 )
             )
-        return tuple(steps)
+        return {"escalation": tuple(steps)}
 
     # --- agents ---
 
     def agents(self, top: _YamlMap) -> list[AgentConfig]:
-        if "agents" not in top:
-            return []
-        agents_value = top["agents"]
-        if not isinstance(agents_value, _YamlList):
-            self.error(
-                top.value_lines["agents"], f"agents should be a list (- id: ...), got {_kind(agents_value)}"
-            )
-            return []
         agents: list[AgentConfig] = []
         seen_ids: dict[str, int] = {}
         seen_endpoints: dict[str, int] = {}
-        for index, line, item in _items(agents_value):
-            body = self.mapping(item, line, f"agents[{index}]")
-            if body is None:
-                continue
+        for index, _, body in self.list_entries(top, "agents", "agents", "- id: ..."):
             agent = self.agent(index, body)
             if agent is None:
                 continue
@@ -890,47 +784,19 @@ class _RulesBuilder:
         return agents
 
     def agent(self, index: int, body: _YamlMap) -> AgentConfig | None:
-        what = f"agents[{index}]"
-        self.known_keys(body, AGENT_KEYS, what)
-        missing = [key for key in ("id", "endpoint") if key not in body]
-        if missing:
-            self.error(body.line, f"{what} needs {' and '.join(missing)}")
+        agent_class = rule_schema.RULE_CLASSES.agent
+        agent_id = body.get("id")
+        named = isinstance(agent_id, str | int) and not isinstance(agent_id, bool) and agent_id != ""
+        what = f"agent {str(agent_id)!r}" if named else f"agents[{index}]"
+        self.known_keys(body, [key.name for key in declared_keys(agent_class)], what)
+        values = self.declared(agent_class, body, what)
+        if values is None or "id" not in values or "endpoint" not in values:
             return None
-        agent_id = self.text(body, "id", "", what)
-        what = f"agent {agent_id!r}"
-        endpoint = self.text(body, "endpoint", "", what)
-        if endpoint and "/" not in endpoint:
-            self.error(
-                body.value_lines["endpoint"],
-                f"{what} endpoint {endpoint!r} should be a dial string like user/1000",
-            )
-        tiers = self.agent_queues(body, what)
-        shift = self.text(body, "shift", "", what)
-        if shift:
-            self.refer_calendar(shift, body.value_lines["shift"], what)
-        return AgentConfig(
-            id=agent_id,
-            endpoint=endpoint,
-            queues=tuple(tiers),
-            tiers=MappingProxyType({queue: tier for queue, tier in tiers.items() if tier != 1}),
-            skills=self.levels(body, "skills", what, maximum=5),
-            status=self.choice(body, "status", AGENT_STATUSES, what),
-            wrapup=self.number(body, "wrapup", 0.0, what) if "wrapup" in body else None,
-            max_no_answer=self.integer(body, "max_no_answer", _AGENT_DEFAULTS.max_no_answer, what),
-            busy_delay=self.number(body, "busy_delay", _AGENT_DEFAULTS.busy_delay, what),
-            no_answer_delay=self.number(body, "no_answer_delay", _AGENT_DEFAULTS.no_answer_delay, what),
-            reject_delay=self.number(body, "reject_delay", _AGENT_DEFAULTS.reject_delay, what),
-            max_offers=self.integer(body, "max_offers", 1, what, minimum=1, maximum=100),
-            occupancy_cap=self.number(body, "occupancy_cap", 0.0, what, maximum=1),
-            weight=self.number(body, "weight", _AGENT_DEFAULTS.weight, what),
-            shift=shift,
-            line=body.line,
-        )
+        return agent_class(line=body.line, **values)
 
-    def agent_queues(self, body: _YamlMap, what: str) -> dict[str, int]:
-        """``queues: [support, {sales: 2}]`` or ``queues: {support: 1, sales: 2}`` -> {queue: tier}."""
-        if "queues" not in body:
-            return {}
+    def agent_queues(self, body: _YamlMap, what: str) -> dict[str, Any]:
+        """``queues: [support, {sales: 2}]`` or ``queues: {support: 1, sales: 2}`` -> the agent's ``queues``
+        (names, in order) and ``tiers`` (the queues whose tier is not 1)."""
         value, line = body["queues"], body.value_lines["queues"]
         entries: list[tuple[object, object, int]] = []
         if isinstance(value, _YamlMap):
@@ -952,25 +818,17 @@ class _RulesBuilder:
             else:
                 tiers[queue] = tier
                 self.refs.queues.append((queue, entry_line, what))
-        return tiers
+        return {
+            "queues": tuple(tiers),
+            "tiers": MappingProxyType({queue: tier for queue, tier in tiers.items() if tier != 1}),
+        }
 
     # --- routes ---
 
     def routes(self, top: _YamlMap) -> list[Route]:
-        if "routes" not in top:
-            return []
-        routes_value = top["routes"]
-        if not isinstance(routes_value, _YamlList):
-            self.error(
-                top.value_lines["routes"], f"routes should be a list (- when: ...), got {_kind(routes_value)}"
-            )
-            return []
         routes: list[Route] = []
         catch_all: Route | None = None
-        for index, line, item in _items(routes_value):
-            body = self.mapping(item, line, f"routes[{index}]")
-            if body is None:
-                continue
+        for index, line, body in self.list_entries(top, "routes", "routes", "- when: ..."):
             route = self.route(index, line, body)
             if route is None:
                 continue
@@ -982,9 +840,11 @@ class _RulesBuilder:
         return routes
 
     def route(self, index: int, line: int, body: _YamlMap) -> Route | None:
+        route_class = rule_schema.RULE_CLASSES.route
         name = self.text(body, "name", "", f"routes[{index}]")
         label = f"routes[{index}]" + (f" {name!r}" if name else "") + f" (line {line})"
-        self.known_keys(body, ROUTE_KEYS, label)
+        route_keys = [key.name for key in declared_keys(route_class)]
+        self.known_keys(body, ("name", "when", *route_keys, *ROUTE_ACTIONS), label)
         actions = [key for key in ROUTE_ACTIONS if key in body]
         if len(actions) != 1:
             found = f" (found {', '.join(actions)})" if actions else ""
@@ -1002,26 +862,13 @@ class _RulesBuilder:
                 self.refs.queues.append((target, action_line, label))
             elif action == "overflow":
                 self.refer_overflow(target, action_line, label)
-        if action not in ("queue", "overflow") and (
-            "priority" in body or "skills" in body or "agent" in body
-        ):
-            self.error(line, f"{label}: priority, skills and agent only apply to queue and overflow actions")
-        agent = self.text(body, "agent", "", label)
-        if agent:
-            self.refs.agents.append((agent, body.value_lines["agent"], label))
+        if action not in ("queue", "overflow") and any(key in body for key in route_keys):
+            self.error(line, f"{label}: {', '.join(route_keys)} only apply to queue and overflow actions")
         condition: Condition = AllOf(())
         if "when" in body:
             condition = self.condition_list(body["when"], body.value_lines["when"], f"{label} when", depth=0)
-        return Route(
-            label=label,
-            condition=condition,
-            action=action,
-            target=target,
-            priority=self.integer(body, "priority", 0, label, maximum=1000),
-            skills=self.levels(body, "skills", label, maximum=5),
-            agent=agent,
-            line=line,
-        )
+        values = self.declared(route_class, body, label) or {}
+        return route_class(label=label, condition=condition, action=action, target=target, line=line, **values)
 
     def condition_list(self, value: object, line: int, what: str, *, depth: int) -> Condition:
         """A mapping (each key one condition) or a list of mappings: all of them must hold."""
@@ -1222,3 +1069,51 @@ def _find_cycle(start: str, edges: Mapping[str, list[str]]) -> list[str]:
             if target not in path:
                 stack.append((target, [*path, target]))
     return []
+
+
+def _line_at(mapping: _YamlMap, path: Iterable[str | int]) -> int:
+    """The line of the value at ``path`` (keys and list indexes) below ``mapping``, or of the nearest parent."""
+    node: object = mapping
+    line = mapping.line
+    for part in path:
+        if isinstance(node, _YamlMap) and part in node:
+            line, node = node.value_lines[part], node[part]
+        elif isinstance(node, _YamlList) and isinstance(part, int) and 0 <= part < len(node):
+            line, node = node.item_lines[part], node[part]
+        else:
+            break
+    return line
+
+
+def _bad_value(key: DeclaredKey, what: str, error: Mapping[str, Any]) -> str:
+    """The operator's message for one validation ``error`` (pydantic's) of declared ``key``, said from what the
+    declaration expects: ``queue 'support' max_wait should be a number >= 0, got text ('ten minutes')``."""
+    spec, value, name = key.spec, error["input"], key.name
+    if isinstance(value, str) and value:
+        if spec.refers_to == "strategy":
+            known = sorted(STRATEGIES)
+            return f"{what}: unknown strategy {value!r}{_RulesBuilder.hint(value, known)} (known: {', '.join(known)})"
+        if spec.choices:
+            return f"{what} {name} {value!r} is not one of: {', '.join(spec.choices)}"
+        if spec.pattern:
+            return f"{what} {name} {value!r} should be {spec.pattern_meaning}"
+    expected = rule_schema.base_type(key)
+    if expected is str:
+        return f"{what} {name} should be text, got {_kind(value)}"
+    if expected is float:
+        return f"{what} {name} should be {_bounds(False, spec.minimum, spec.maximum)}, got {_kind(value)}"
+    if expected is int:
+        return f"{what} {name} should be {_bounds(True, spec.minimum, spec.maximum)}, got {_kind(value)}"
+    if error["loc"]:
+        entry = name.removesuffix("s")
+        level = _bounds(True, spec.minimum, spec.maximum)
+        return f"{what} {entry} {error['loc'][0]!r}: level should be {level}, got {_kind(value)}"
+    return f"{what} {name} should be a mapping (key: value lines), got {_kind(value)}"
+
+
+def _bounds(whole: bool, minimum: float | None, maximum: float | None) -> str:
+    """``a number >= 0``, ``between 0 and 1``, ``a whole number from 1 to 5``, ``a whole number >= 0``."""
+    kind = "a whole number" if whole else "a number"
+    if minimum is not None and maximum is not None:
+        return f"{kind} from {minimum:g} to {maximum:g}" if whole else f"between {minimum:g} and {maximum:g}"
+    return f"{kind} >= {minimum:g}" if minimum is not None else kind

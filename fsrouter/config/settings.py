@@ -1,4 +1,4 @@
-"""Daemon settings, each declared once: name, type, default, help. click options are derived from this.
+"""Daemon settings, each declared once: name, type, default, help, validator. click options are derived from this.
 
 Precedence: defaults < ``FSROUTER_<NAME>`` environment variables < command-line flags. These are the
 daemon's own settings, kept apart from the hot-reloadable ``routing-rules.yaml``.
@@ -24,8 +24,9 @@ def _state_path(name: str, variable: str) -> Callable[[], str]:
     return default
 
 
-def _setting(default: Any, help: str, *, multiple: bool = False, metavar: str | None = None) -> Any:
-    meta = {"help": help, "multiple": multiple, "metavar": metavar}
+def _setting(default: Any, help: str, *, multiple: bool = False, metavar: str | None = None, seconds: str = "") -> Any:
+    """One setting. ``seconds`` makes it a duration that must be ``">"`` 0 (a wait that must last) or ``">="`` 0."""
+    meta = {"help": help, "multiple": multiple, "metavar": metavar, "seconds": seconds}
     if callable(default):
         return field(default_factory=default, metadata=meta)
     return field(default=default, metadata=meta)
@@ -46,21 +47,35 @@ class Settings:
     control_socket: str = _setting(
         _state_path("fsrouter.sock", "RUNTIME_DIRECTORY"), "Control socket for the CLI.", metavar="PATH"
     )
-    grace: float = _setting(60.0, "Seconds TERM waits for calls in flight before stopping.")
-    command_timeout: float = _setting(5.0, "Seconds to wait for FreeSWITCH to reply to a command.")
+    grace: float = _setting(60.0, "Seconds TERM waits for calls in flight before stopping.", seconds=">=")
+    command_timeout: float = _setting(5.0, "Seconds to wait for FreeSWITCH to reply to a command.", seconds=">")
     bridge_timeout: float = _setting(
         3.0,
         "Seconds a bridge may go unconfirmed by FreeSWITCH before it is sent again (once), then given up with the "
         "caller back in the queue; also how long an answered agent leg's originate result is waited for.",
+        seconds=">",
     )
-    tick: float = _setting(0.2, "Seconds between timer checks (wrap-up ends, ring timeouts, max wait).")
+    tick: float = _setting(0.2, "Seconds between timer checks (wrap-up ends, ring timeouts, max wait).", seconds=">")
     reconcile_interval: float = _setting(
         30.0,
         "Seconds between audits of each node's channels, which heal what fsrouter missed (a lost hang-up, "
         "answer or bridge, an agent leg nobody tracks); 0 disables them.",
+        seconds=">=",
     )
     agent_labels: bool = _setting(False, "Export per-agent metric labels (bounded by the agents you declare).")
     log_level: str = _setting("info", "Log level: debug, info, warning, error; or COMPONENT=LEVEL,...")
+
+    def __post_init__(self) -> None:
+        """Refuse a duration that cannot work (a tick of 0 or less would spin the ticker): ConfigError."""
+        for item in fields(self):
+            relation = item.metadata["seconds"]
+            if not relation:
+                continue
+            value = getattr(self, item.name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not (number and (value > 0 if relation == ">" else value >= 0)):  # NaN fails both
+                flag = "--" + item.name.replace("_", "-")
+                raise ConfigError(f"{flag} {value!r}: expected a number of seconds {relation} 0")
 
     def nodes(self) -> list[tuple[str, str, int, str]]:
         """(name, host, port, password) per FreeSWITCH node; the name is ``HOST:PORT``."""

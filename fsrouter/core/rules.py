@@ -18,6 +18,7 @@ from types import MappingProxyType
 from fsrouter.core.calendars import Calendar
 from fsrouter.core.conditions import ALWAYS_TRUE, CallInfo, Condition, Facts, VipList
 from fsrouter.core.geo import DEFAULT_REGION_TABLES, RegionTables, describe
+from fsrouter.core.rule_keys import rule_key
 
 __all__ = [
     "DEFAULT_MOH",
@@ -53,75 +54,114 @@ class EscalationStep:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class QueueConfig:
-    """One queue. Times are in seconds; documented defaults are what an operator gets by writing nothing."""
+    """One queue of ``queues:``. Times are in seconds; each key's default is what an operator gets by writing
+    nothing (declared once here with ``rule_key``, see ``core/rule_keys.py``)."""
 
     name: str
-    strategy: str = "longest-idle"
-    moh: str = DEFAULT_MOH
-    #: how long one agent rings before we try the next (originate_timeout)
-    ring_timeout: float = 20.0
-    #: agent wrap-up after a call of this queue, unless the agent sets its own
-    wrapup: float = 10.0
-    #: a caller waiting this long ends ``timed_out`` (0 = no limit)
-    max_wait: float = 0.0
-    #: where a timed-out caller is sent (an extension); empty = hang up
-    timeout_destination: str = ""
-    #: service-level threshold T (answered within T seconds)
-    service_level_seconds: float = 20.0
-    service_level_target: float = 0.8
-    #: abandons shorter than this are left out of the queue's KPIs (0 = every abandon counts, the default)
-    short_abandon_seconds: float = 0.0
-    #: required skills with weights, for skills-based strategies
-    skills: Mapping[str, int] = field(default_factory=_frozen_empty)
-    #: callers allowed to wait at once (0 = no limit); one more is overflowed if ``overflow`` is set,
-    #: else rejected
-    max_waiting_calls: int = 0
-    #: what a new caller gets when no agent of the queue is logged in: ``wait``, ``reject`` or ``overflow``
-    when_no_agents: str = "wait"
-    #: where ``overflow`` treatments send the caller: a queue name or an extension
-    overflow: str = ""
-    #: steps applied as a caller's wait grows, in increasing ``after`` order
-    escalation: tuple[EscalationStep, ...] = ()
-    #: queue order: each priority point counts as this many seconds of extra waiting ...
-    vip_boost: float = 60.0
-    #: ... but never more than this many seconds in total, so low-priority callers still move
-    max_boost: float = 600.0
-    #: seconds of history behind occupancy (least-occupied ranking, agents' ``occupancy_cap``)
-    occupancy_window: float = 3600.0
-    #: opening hours (a calendar name); a call that lands here while it is closed gets ``closed_message``
-    calendar: str = ""
-    closed_message: str = ""
+    strategy: str = rule_key(
+        "longest-idle",
+        "How the agent is picked (the strategy registry's names); an unknown name is an error.",
+        refers_to="strategy",
+    )
+    moh: str = rule_key(DEFAULT_MOH, "Music on hold played to waiting callers.")
+    ring_timeout: float = rule_key(
+        20.0, "Seconds one agent rings before the next one is tried (originate_timeout).", minimum=0
+    )
+    wrapup: float = rule_key(
+        10.0, "Seconds of after-call work before the agent gets another call, unless the agent sets its own.", minimum=0
+    )
+    max_wait: float = rule_key(0.0, "Seconds a caller may wait before ending timed_out (0 = no limit).", minimum=0)
+    timeout_destination: str = rule_key("", "Extension a timed-out caller is sent to; empty = hang up.")
+    service_level_seconds: float = rule_key(
+        20.0, "Service-level threshold T: share of calls answered within T seconds.", minimum=0
+    )
+    service_level_target: float = rule_key(0.8, "Service-level target, a fraction from 0 to 1.", minimum=0, maximum=1)
+    short_abandon_seconds: float = rule_key(
+        0.0, "Abandons shorter than this stay out of the queue's KPIs (0 = every abandon counts).", minimum=0
+    )
+    skills: Mapping[str, int] = rule_key(
+        help="Required skill -> weight (1 to 100), for skills-based strategies.",
+        default_factory=_frozen_empty,
+        minimum=1,
+        maximum=100,
+    )
+    max_waiting_calls: int = rule_key(
+        0,
+        "Callers allowed to wait at once (0 = no limit); one more is overflowed if `overflow` is set, else rejected.",
+        minimum=0,
+    )
+    when_no_agents: str = rule_key(
+        "wait",
+        "What a new caller gets when no agent of the queue is logged in.",
+        choices=("wait", "reject", "overflow"),
+    )
+    overflow: str = rule_key(
+        "", "Where overflow treatments send the caller: a queue name or an extension.", refers_to="queue-or-extension"
+    )
+    escalation: tuple[EscalationStep, ...] = rule_key(
+        (),
+        "Steps applied as a caller's wait grows, each {after: seconds} plus one of widen: {min_level: N}, "
+        "add_tier: N or overflow: queue-or-extension.",
+        shape="escalation",
+    )
+    vip_boost: float = rule_key(
+        60.0, "Queue order: each priority point counts as this many seconds of extra waiting.", minimum=0
+    )
+    max_boost: float = rule_key(
+        600.0, "... but never more than this many seconds in total, so low-priority callers still move.", minimum=0
+    )
+    occupancy_window: float = rule_key(
+        3600.0, "Seconds of history behind occupancy and call counts (least-occupied, fewest-calls, caps).", minimum=0
+    )
+    calendar: str = rule_key(
+        "",
+        "Opening hours (a calendar name); a call routed here while it is closed gets closed_message.",
+        refers_to="calendar",
+    )
+    closed_message: str = rule_key("", "Announcement played to a caller of the closed queue.")
     line: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
-    """One agent as declared in the rules file; run-time state lives in the router."""
+    """One agent of ``agents:`` as declared in the rules file; run-time state lives in the router."""
 
-    id: str
-    endpoint: str
-    queues: tuple[str, ...] = ()
-    skills: Mapping[str, int] = field(default_factory=_frozen_empty)
-    #: ``available`` (default: a fresh install routes at once) or ``logged-out``
-    status: str = "available"
-    #: overrides the queue's wrap-up when set
-    wrapup: float | None = None
-    #: consecutive no-answers before the agent is put on break automatically (0 = never)
-    max_no_answer: int = 3
-    #: seconds an agent is skipped after each kind of failed offer
-    busy_delay: float = 30.0
-    no_answer_delay: float = 15.0
-    reject_delay: float = 30.0
-    #: queue -> tier (1 = first called); queues listed without a tier are tier 1
+    id: str = rule_key(help="The agent's unique id (required).")
+    endpoint: str = rule_key(
+        help="FreeSWITCH dial string, unique (required); its SIP user is followed for registration.",
+        pattern=r"[^/]*/.*",
+        pattern_meaning="a dial string like user/1000",
+    )
+    queues: tuple[str, ...] = rule_key(
+        (),
+        "Queue names (tier 1) or {queue: tier} (tier 1 to 9; tier 2 is rung once escalation adds it).",
+        shape="agent-queues",
+    )
+    skills: Mapping[str, int] = rule_key(
+        help="Skill -> level, 1 (basic) to 5 (expert).", default_factory=_frozen_empty, minimum=1, maximum=5
+    )
+    status: str = rule_key(
+        "available",
+        "Initial state: available (a fresh install routes at once) or logged-out until the agent logs in.",
+        choices=("available", "logged-out"),
+    )
+    wrapup: float | None = rule_key(None, "Seconds of wrap-up; overrides the queue's when set.", minimum=0)
+    max_no_answer: int = rule_key(3, "Consecutive unanswered offers before an automatic break (0 = never).", minimum=0)
+    busy_delay: float = rule_key(30.0, "Seconds the agent is skipped after a busy offer.", minimum=0)
+    no_answer_delay: float = rule_key(15.0, "Seconds the agent is skipped after an unanswered offer.", minimum=0)
+    reject_delay: float = rule_key(30.0, "Seconds the agent is skipped after a rejected offer.", minimum=0)
+    #: queue -> tier (1 = first called); queues listed without a tier are tier 1 (read from ``queues:``)
     tiers: Mapping[str, int] = field(default_factory=_frozen_empty)
-    #: how many calls may ring this agent at the same time (ring-all can offer several)
-    max_offers: int = 1
-    #: skip the agent while its occupancy is above this fraction (0 = no cap)
-    occupancy_cap: float = 0.0
-    #: relative odds of being picked by ``weighted-random`` (2.0 = twice as often as 1.0)
-    weight: float = 1.0
-    #: a calendar name: the agent is only offered calls while it is open (empty = always)
-    shift: str = ""
+    max_offers: int = rule_key(
+        1, "Calls that may ring this agent at the same time (ring-all can offer several).", minimum=1, maximum=100
+    )
+    occupancy_cap: float = rule_key(
+        0.0, "Skip the agent while its occupancy is above this fraction (0 = no cap).", minimum=0, maximum=1
+    )
+    weight: float = rule_key(1.0, "Relative odds of being picked by weighted-random (2.0 = twice as often).", minimum=0)
+    shift: str = rule_key(
+        "", "A calendar: the agent is only offered calls while it is open (empty = always).", refers_to="calendar"
+    )
     line: int = 0
 
     def tier(self, queue: str) -> int:
@@ -135,25 +175,32 @@ class AgentConfig:
         return tail.split("@", 1)[0]
 
 
-ACTIONS = ("queue", "closed", "transfer", "reject", "overflow")
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Route:
     """One entry of ``routes:``: when ``condition`` matches, do ``action`` with ``target``.
 
     ``target`` is the queue (``queue``), the announcement (``closed``), the extension (``transfer``) or the
-    queue-or-extension (``overflow``); empty for ``reject``.
+    queue-or-extension (``overflow``); empty for ``reject``. The YAML keys ``name``, ``when`` and the action
+    keys have shapes of their own (read by the loader); ``priority``, ``skills`` and ``agent`` are declared.
     """
 
     label: str
     condition: Condition = ALWAYS_TRUE
     action: str = "queue"
     target: str = ""
-    priority: int = 0
-    skills: Mapping[str, int] = field(default_factory=_frozen_empty)
-    #: the dedicated agent for calls this route queues (``fixed`` strategy); empty = none
-    agent: str = ""
+    priority: int = rule_key(
+        0,
+        "Priority of the calls this route queues (the highest of route, dialplan and VIP list wins).",
+        minimum=0,
+        maximum=1000,
+    )
+    skills: Mapping[str, int] = rule_key(
+        help="Skill -> minimum level (1 to 5) the calls this route queues require.",
+        default_factory=_frozen_empty,
+        minimum=1,
+        maximum=5,
+    )
+    agent: str = rule_key("", "The dedicated agent of the calls this route queues (fixed strategy).", refers_to="agent")
     line: int = 0
 
 

@@ -1,0 +1,33 @@
+"""Daemon settings refuse durations that cannot work, in one line (a tick of 0 or less would spin the ticker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fsrouter.config.settings import Settings
+from fsrouter.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("tick", -1, "--tick -1: expected a number of seconds > 0"),
+        ("tick", 0, "--tick 0: expected a number of seconds > 0"),
+        ("grace", -1.0, "--grace -1.0: expected a number of seconds >= 0"),
+        ("command_timeout", -5.0, "--command-timeout -5.0: expected a number of seconds > 0"),
+        ("bridge_timeout", 0.0, "--bridge-timeout 0.0: expected a number of seconds > 0"),
+        ("reconcile_interval", -30.0, "--reconcile-interval -30.0: expected a number of seconds >= 0"),
+        ("tick", float("nan"), "--tick nan: expected a number of seconds > 0"),
+    ],
+)
+def test_a_duration_out_of_range_is_refused_in_one_line(setting: str, value: float, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings(**{setting: value})  # type: ignore[arg-type]
+
+    assert str(caught.value) == message
+
+
+def test_zero_grace_and_zero_reconcile_interval_are_allowed() -> None:
+    settings = Settings(grace=0.0, reconcile_interval=0.0)
+
+    assert (settings.grace, settings.reconcile_interval) == (0.0, 0.0)
