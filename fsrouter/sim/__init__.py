@@ -41,7 +41,13 @@ class Simulator:
         api_delay: float = 0.0,
         observer: Callable[[str, object], None] | None = None,
     ) -> None:
-        """``observer``, if given, sees the wire as it happens: ``("event", SimEvent)`` for every event
+        """``api_delay`` (seconds) is how long each connection takes over every command before it replies: a
+        loaded FreeSWITCH, whose event-socket thread per connection handles one command at a time and sends that
+        connection's events in between, so events and later commands wait behind a slow command. ``api`` runs
+        its command inside that thread (its events wait until the reply); ``bgapi`` replies after the delay and
+        runs its job apart. Setting ``sim.api_delay`` later applies to the next command of every connection.
+
+        ``observer``, if given, sees the wire as it happens: ``("event", SimEvent)`` for every event
         published, ``("api", line)`` / ``("bgapi", line)`` for every command received (for latency probes)."""
         self.password = password
         self._observer = observer
@@ -82,7 +88,7 @@ class Simulator:
             self._start_bgapi,
             self._rng,
             self.chunking,
-            self.api_delay,
+            lambda: self.api_delay,
         )
 
     def _run_api(self, command_line: str) -> str:
@@ -234,9 +240,9 @@ class Simulator:
         return self.model.boot.core_uuid
 
     @property
-    def api_running(self) -> bool:
-        """True while some connection is inside a (possibly delayed) `api` command."""
-        return any(connection.api_running for connection in self._listener.connections)
+    def command_running(self) -> bool:
+        """True while some connection is inside a command (its ``api_delay``, or an `api` command's run)."""
+        return any(connection.command_running for connection in self._listener.connections)
 
     def live_channels(self) -> set[str]:
         return set(self.model.channels)

@@ -1,9 +1,10 @@
-"""Fault injection: dropped sockets, restarts, shutdown notices, slow api replies."""
+"""Fault injection: dropped sockets, restarts, shutdown notices, slow commands."""
 
 from __future__ import annotations
 
 import gevent
 import greenswitch
+import pytest
 
 from fsrouter.sim import Simulator
 from tests.sim.esl_client import RawEslClient
@@ -50,17 +51,20 @@ def test_shutdown_notice_is_sent_before_close(sim: Simulator, client: RawEslClie
     )
 
 
-def test_events_wait_while_a_slow_api_runs_on_that_connection() -> None:
+@pytest.mark.parametrize(
+    ("command", "reply_type"),
+    [("api version", "api/response"), ("bgapi version", "command/reply"), ("nixevent HEARTBEAT", "command/reply")],
+)
+def test_events_wait_while_a_slow_command_runs_on_that_connection(command: str, reply_type: str) -> None:
     sim = Simulator(seed=2, chunking=True, api_delay=0.2)
     sim.start()
     try:
         client = RawEslClient(sim.port)
         client.login()
-        client.send("api version")
-        assert sim.wait_until(lambda: sim.api_running, timeout=2)
+        client.send(command)
+        assert sim.wait_until(lambda: sim.command_running, timeout=2)
         sim.place_call(patience=30)
-        first = client.read_frame()
-        assert first.content_type == "api/response"
+        assert client.read_frame().content_type == reply_type
         assert client.read_frame().content_type == "text/event-plain"
     finally:
         sim.stop()
