@@ -40,12 +40,18 @@ class Simulator:
         chunking: bool = False,
         api_delay: float = 0.0,
         observer: Callable[[str, object], None] | None = None,
+        job_delay: float = 0.02,
     ) -> None:
         """``api_delay`` (seconds) is how long each connection takes over every command before it replies: a
         loaded FreeSWITCH, whose event-socket thread per connection handles one command at a time and sends that
         connection's events in between, so events and later commands wait behind a slow command. ``api`` runs
         its command inside that thread (its events wait until the reply); ``bgapi`` replies after the delay and
         runs its job apart. Setting ``sim.api_delay`` later applies to the next command of every connection.
+
+        ``job_delay`` (seconds, also settable later as ``sim.job_delay``) is the time from an agent leg's
+        CHANNEL_ANSWER to its originate's result (20 ms in tests/fixtures/esl-caller/plain/bridge_race_*.raw,
+        much more under load). In between the leg is answered but not parked, and a ``uuid_bridge`` of it makes
+        the job report ``-ERR ORIGINATOR_CANCEL`` while the legs bridge (bridge_race_err). 0 reports at once.
 
         ``observer``, if given, sees the wire as it happens: ``("event", SimEvent)`` for every event
         published, ``("api", line)`` / ``("bgapi", line)`` for every command received (for latency probes)."""
@@ -56,7 +62,7 @@ class Simulator:
         self.chunking = chunking
         self.api_delay = api_delay
         self._rng = random.Random(seed)
-        self.model = CallModel(self._publish, Boot(hostname), seed)
+        self.model = CallModel(self._publish, Boot(hostname), seed, job_delay)
         self._listener = EslListener(self._new_connection)
         self.host = "127.0.0.1"
         self.port = 0
@@ -234,6 +240,15 @@ class Simulator:
     @property
     def agent_legs(self) -> dict[str, AgentLegRecord]:
         return self.model.agent_legs
+
+    @property
+    def job_delay(self) -> float:
+        """Seconds from an agent leg's CHANNEL_ANSWER to its originate's result (see ``__init__``)."""
+        return self.model.job_delay
+
+    @job_delay.setter
+    def job_delay(self, seconds: float) -> None:
+        self.model.job_delay = seconds
 
     @property
     def core_uuid(self) -> str:
