@@ -162,6 +162,13 @@ class Simulator:
         (``show channels``, ``show calls``) tell what happened."""
         self._to_lose.append((name, channel))
 
+    def lose_bridges(self, count: int = 1, caller: str | None = None) -> None:
+        """The next ``count`` ``uuid_bridge`` commands of ``caller`` (either uuid of the pair; any bridge when
+        None) reply ``+OK <leg>`` as usual and then do nothing: no event, both legs stay as they were (caller
+        parked, agent leg answered and parked). A later ``uuid_bridge`` of the same pair works. Seen on a loaded
+        FreeSWITCH (originate job ``+OK``, bridge ``+OK``, never a CHANNEL_BRIDGE), never captured."""
+        self.model.bridges_to_lose += [caller] * count
+
     def _lost_on_the_way(self, event: SimEvent) -> bool:
         for index, (name, channel) in enumerate(self._to_lose):
             if event.name == name and (channel is None or ("Unique-ID", channel) in event.headers):

@@ -103,6 +103,8 @@ class CallModel:
         self._publish = publish
         #: seconds from an agent leg's CHANNEL_ANSWER to its originate's result (bridge_race_ok/_err: 20 ms)
         self.job_delay = job_delay
+        #: callers (None: any) of the next ``uuid_bridge`` commands that do nothing after their ``+OK``, oldest first
+        self.bridges_to_lose: list[str | None] = []
         self.boot = boot
         self.random = random.Random(seed)
         self.channels: dict[str, Channel] = {}
@@ -429,6 +431,8 @@ class CallModel:
     def bridge(self, a_leg: Channel, b_leg: Channel) -> None:
         """uuid_bridge after its `+OK <b>` reply. An unanswered A leg fails like a real FS does; an agent leg
         answered but not yet parked by its originate bridges all the same (bridge_race_err)."""
+        if self._bridge_lost(a_leg, b_leg):
+            return
         for leg, other, other_type in ((a_leg, b_leg, "originatee"), (b_leg, a_leg, "originator")):
             leg.placeholders["other_uuid"] = other.uuid
             leg.add_variables(self._packs(leg)["bridge"])
@@ -477,6 +481,14 @@ class CallModel:
             hold_time = self._hold_times.get(caller_leg.uuid, 0.0)
             if hold_time > 0:  # in the middle of the conversation
                 self.spawn_later((talk_time - hold_time) / 2, self._hold_for, caller_leg.uuid, hold_time)
+
+    def _bridge_lost(self, a_leg: Channel, b_leg: Channel) -> bool:
+        """Whether this bridge is one of ``bridges_to_lose`` (and consume it): then nothing happens at all."""
+        for index, caller in enumerate(self.bridges_to_lose):
+            if caller is None or caller in (a_leg.uuid, b_leg.uuid):
+                del self.bridges_to_lose[index]
+                return True
+        return False
 
     def _failed_bridge(self, a_leg: Channel, b_leg: Channel) -> None:
         for record_uuid in (a_leg.uuid, b_leg.uuid):
