@@ -40,8 +40,20 @@ class Simulator:
         chunking: bool = False,
         api_delay: float = 0.0,
         observer: Callable[[str, object], None] | None = None,
+        job_delay: float = 0.02,
     ) -> None:
-        """``observer``, if given, sees the wire as it happens: ``("event", SimEvent)`` for every event
+        """``api_delay`` (seconds) is how long each connection takes over every command before it replies: a
+        loaded FreeSWITCH, whose event-socket thread per connection handles one command at a time and sends that
+        connection's events in between, so events and later commands wait behind a slow command. ``api`` runs
+        its command inside that thread (its events wait until the reply); ``bgapi`` replies after the delay and
+        runs its job apart. Setting ``sim.api_delay`` later applies to the next command of every connection.
+
+        ``job_delay`` (seconds, also settable later as ``sim.job_delay``) is the time from an agent leg's
+        CHANNEL_ANSWER to its originate's result (20 ms in tests/fixtures/esl-caller/plain/bridge_race_*.raw,
+        much more under load). In between the leg is answered but not parked, and a ``uuid_bridge`` of it makes
+        the job report ``-ERR ORIGINATOR_CANCEL`` while the legs bridge (bridge_race_err). 0 reports at once.
+
+        ``observer``, if given, sees the wire as it happens: ``("event", SimEvent)`` for every event
         published, ``("api", line)`` / ``("bgapi", line)`` for every command received (for latency probes)."""
         self.password = password
         self._observer = observer
@@ -50,7 +62,7 @@ class Simulator:
         self.chunking = chunking
         self.api_delay = api_delay
         self._rng = random.Random(seed)
-        self.model = CallModel(self._publish, Boot(hostname), seed)
+        self.model = CallModel(self._publish, Boot(hostname), seed, job_delay)
         self._listener = EslListener(self._new_connection)
         self.host = "127.0.0.1"
         self.port = 0
@@ -82,7 +94,7 @@ class Simulator:
             self._start_bgapi,
             self._rng,
             self.chunking,
-            self.api_delay,
+            lambda: self.api_delay,
         )
 
     def _run_api(self, command_line: str) -> str:
@@ -149,6 +161,13 @@ class Simulator:
         FreeSWITCH drops events for a listener that fell behind. FreeSWITCH itself goes on: its listings
         (``show channels``, ``show calls``) tell what happened."""
         self._to_lose.append((name, channel))
+
+    def lose_bridges(self, count: int = 1, caller: str | None = None) -> None:
+        """The next ``count`` ``uuid_bridge`` commands of ``caller`` (either uuid of the pair; any bridge when
+        None) reply ``+OK <leg>`` as usual and then do nothing: no event, both legs stay as they were (caller
+        parked, agent leg answered and parked). A later ``uuid_bridge`` of the same pair works. Seen on a loaded
+        FreeSWITCH (originate job ``+OK``, bridge ``+OK``, never a CHANNEL_BRIDGE), never captured."""
+        self.model.bridges_to_lose += [caller] * count
 
     def _lost_on_the_way(self, event: SimEvent) -> bool:
         for index, (name, channel) in enumerate(self._to_lose):
@@ -230,13 +249,22 @@ class Simulator:
         return self.model.agent_legs
 
     @property
+    def job_delay(self) -> float:
+        """Seconds from an agent leg's CHANNEL_ANSWER to its originate's result (see ``__init__``)."""
+        return self.model.job_delay
+
+    @job_delay.setter
+    def job_delay(self, seconds: float) -> None:
+        self.model.job_delay = seconds
+
+    @property
     def core_uuid(self) -> str:
         return self.model.boot.core_uuid
 
     @property
-    def api_running(self) -> bool:
-        """True while some connection is inside a (possibly delayed) `api` command."""
-        return any(connection.api_running for connection in self._listener.connections)
+    def command_running(self) -> bool:
+        """True while some connection is inside a command (its ``api_delay``, or an `api` command's run)."""
+        return any(connection.command_running for connection in self._listener.connections)
 
     def live_channels(self) -> set[str]:
         return set(self.model.channels)

@@ -3,8 +3,13 @@
 Theory of operation: every change of a leg goes through a small set of "step" methods (_set_state,
 _set_callstate, _emit, ...) that update the Channel and publish the event FreeSWITCH would fire. The
 larger flows (arrival, originate, bridge, hangups) are ordered lists of those steps copied from the
-1.10.12 captures (tests/fixtures/esl/plain). Agent behaviours are a table of flow functions. Time is
-real gevent time; every timer greenlet lives in one group so a restart can drop them all at once.
+1.10.12 captures (tests/fixtures/esl/plain, tests/fixtures/esl-caller/plain). Agent behaviours are a table
+of flow functions. Time is real gevent time; every timer greenlet lives in one group so a restart can drop
+them all at once.
+
+An originate runs in its own greenlet until its job reports: while the agent leg rings, and for
+``job_delay`` seconds after it answers (FreeSWITCH's originate thread reports after the leg's
+CHANNEL_ANSWER). A hangup or a ``uuid_bridge`` of the leg wakes it (``_Originate.woken``).
 """
 
 from __future__ import annotations
@@ -81,7 +86,7 @@ class Agent:
 
 @dataclass(slots=True)
 class _Originate:
-    """An originate in progress: where its result goes and how a kill wakes its ringing wait."""
+    """An originate in progress (until its job reports): where its result goes, how a kill or a bridge wakes it."""
 
     leg: Channel
     agent: Agent
@@ -92,8 +97,14 @@ class _Originate:
 
 
 class CallModel:
-    def __init__(self, publish: Callable[[SimEvent], None], boot: Boot, seed: int | None = None) -> None:
+    def __init__(
+        self, publish: Callable[[SimEvent], None], boot: Boot, seed: int | None = None, job_delay: float = 0.0
+    ) -> None:
         self._publish = publish
+        #: seconds from an agent leg's CHANNEL_ANSWER to its originate's result (bridge_race_ok/_err: 20 ms)
+        self.job_delay = job_delay
+        #: callers (None: any) of the next ``uuid_bridge`` commands that do nothing after their ``+OK``, oldest first
+        self.bridges_to_lose: list[str | None] = []
         self.boot = boot
         self.random = random.Random(seed)
         self.channels: dict[str, Channel] = {}
@@ -102,7 +113,7 @@ class CallModel:
         self.agents: dict[str, Agent] = {}
         self.sessions_since_startup = 0
         self._parked: dict[str, str] = {}  # uuid -> Application-UUID of its running park
-        self._ringing: dict[str, _Originate] = {}
+        self._originating: dict[str, _Originate] = {}  # agent leg uuid -> its originate, while it can be woken
         self._talk_times: dict[str, float] = {}
         self._hold_times: dict[str, float] = {}
         self.timers = gevent.pool.Group()
@@ -349,7 +360,7 @@ class CallModel:
         """Hang a leg up the way FreeSWITCH would given its situation (ringing, parked, bridged)."""
         if channel.uuid not in self.channels or channel.answer_state == "hangup":
             return
-        originate = self._ringing.get(channel.uuid)
+        originate = self._originating.get(channel.uuid)
         if originate is not None:
             originate.kill_cause = cause
             originate.woken.set()
@@ -418,7 +429,10 @@ class CallModel:
 
     # ---------------------------------------------------------------- bridge
     def bridge(self, a_leg: Channel, b_leg: Channel) -> None:
-        """uuid_bridge after its `+OK <b>` reply. An unanswered A leg fails like a real FS does."""
+        """uuid_bridge after its `+OK <b>` reply. An unanswered A leg fails like a real FS does; an agent leg
+        answered but not yet parked by its originate bridges all the same (bridge_race_err)."""
+        if self._bridge_lost(a_leg, b_leg):
+            return
         for leg, other, other_type in ((a_leg, b_leg, "originatee"), (b_leg, a_leg, "originator")):
             leg.placeholders["other_uuid"] = other.uuid
             leg.add_variables(self._packs(leg)["bridge"])
@@ -429,6 +443,8 @@ class CallModel:
             if leg.direction == "inbound":
                 leg.profile["Callee-ID-Name"] = other.profile.get("Caller-ID-Name", "")
                 leg.profile["Callee-ID-Number"] = other.profile.get("Caller-ID-Number", "")
+        for leg in (a_leg, b_leg):
+            self._cancel_originate(leg)
         if a_leg.answer_state == "ringing":
             self._failed_bridge(a_leg, b_leg)
             return
@@ -465,6 +481,14 @@ class CallModel:
             hold_time = self._hold_times.get(caller_leg.uuid, 0.0)
             if hold_time > 0:  # in the middle of the conversation
                 self.spawn_later((talk_time - hold_time) / 2, self._hold_for, caller_leg.uuid, hold_time)
+
+    def _bridge_lost(self, a_leg: Channel, b_leg: Channel) -> bool:
+        """Whether this bridge is one of ``bridges_to_lose`` (and consume it): then nothing happens at all."""
+        for index, caller in enumerate(self.bridges_to_lose):
+            if caller is None or caller in (a_leg.uuid, b_leg.uuid):
+                del self.bridges_to_lose[index]
+                return True
+        return False
 
     def _failed_bridge(self, a_leg: Channel, b_leg: Channel) -> None:
         for record_uuid in (a_leg.uuid, b_leg.uuid):
@@ -569,15 +593,18 @@ class CallModel:
         leg.mark("Channel-Progress-Time")
         self._emit("CHANNEL_PROGRESS", leg)
         self._set_callstate(leg, "RINGING")
-        self._ringing[leg.uuid] = originate
-        try:
-            originate.woken.wait(timeout=min(seconds, originate.timeout))
-        finally:
-            self._ringing.pop(leg.uuid, None)
-        if originate.kill_cause is None and seconds < originate.timeout:
+        if self._wait(originate, min(seconds, originate.timeout)) and seconds < originate.timeout:
             return True
         self._fail_originate(originate, originate.kill_cause or "NO_ANSWER", job_after_hangup=True)
         return False
+
+    def _wait(self, originate: _Originate, seconds: float) -> bool:
+        """Sleep ``seconds`` where a hangup or a ``uuid_bridge`` of the leg can wake the originate; True if none did."""
+        self._originating[originate.leg.uuid] = originate
+        try:
+            return not originate.woken.wait(timeout=seconds)
+        finally:
+            self._originating.pop(originate.leg.uuid, None)
 
     def _fail_originate(self, originate: _Originate, cause: str, job_after_hangup: bool) -> None:
         def report() -> None:
@@ -596,12 +623,33 @@ class CallModel:
         leg.answer_state = "answered"
         self._emit("CHANNEL_ANSWER", leg)
         self._set_callstate(leg, "ACTIVE")
-        self._emit("CHANNEL_OUTGOING", leg)
         self.agent_legs[leg.uuid].answered_at = time.monotonic()
-        originate.on_result(f"+OK {leg.uuid}\n")
+        if self.job_delay > 0 and not self._wait(originate, self.job_delay):
+            if originate.kill_cause is not None:
+                self._fail_originate(originate, originate.kill_cause, job_after_hangup=True)
+            return  # otherwise a uuid_bridge took the leg and ended the originate (_cancel_originate)
+        self._end_originate(originate, f"+OK {leg.uuid}\n")
         self._set_state(leg, "CS_EXECUTE")
         leg.add_variables(profiles.AGENT_VARIABLES["park"])
         self._park(leg)
+
+    def _end_originate(self, originate: _Originate, result: str) -> None:
+        """The originate of an answered leg returns: CHANNEL_OUTGOING, then the job's result (bridge_race_*)."""
+        leg = originate.leg
+        self._emit("CHANNEL_OUTGOING", leg)
+        leg.add_variables(profiles.AGENT_VARIABLES["originated"])
+        originate.on_result(result)
+
+    def _cancel_originate(self, leg: Channel) -> None:
+        """A ``uuid_bridge`` took an answered agent leg whose originate has not returned: it returns at once,
+        ``-ERR ORIGINATOR_CANCEL`` (``&park()`` never runs), and the bridge goes on (bridge_race_err). The leg
+        already knows its other leg then: the CHANNEL_OUTGOING carries Other-Leg-* and Caller-Transfer-Source."""
+        originate = self._originating.get(leg.uuid)
+        if originate is None or leg.answer_state != "answered":
+            return
+        del self._originating[leg.uuid]
+        self._end_originate(originate, "-ERR ORIGINATOR_CANCEL\n")
+        originate.woken.set()
 
     # ---------------------------------------------------------- registration
     def registration_event(self, agent: Agent) -> SimEvent:
@@ -641,9 +689,9 @@ class CallModel:
     def vanish(self) -> None:
         """A FreeSWITCH restart: every call is gone at once, without any event."""
         self.timers.kill(block=False)
-        for originate in list(self._ringing.values()):
+        for originate in list(self._originating.values()):
             originate.kill_cause = "vanished"
-        self._ringing.clear()
+        self._originating.clear()
         now = time.monotonic()
         for uuid in list(self.channels):
             for record in (self.calls.get(uuid), self.agent_legs.get(uuid)):

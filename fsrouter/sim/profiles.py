@@ -85,6 +85,9 @@ CALLER_VARIABLES: dict[str, dict[str, str]] = {
         "sip_received_ip": "127.0.0.1",
         "sip_received_port": "5090",
         "sip_via_protocol": "udp",
+        # admitted by the profile's inbound ACL (esl-caller captures; the esl/ profile had none)
+        "sip_authorized": "true",
+        "sip_acl_authed_by": "loopback_callers",
         "sip_from_user_stripped": "$caller_number",
         "sip_from_tag": "19314SIPpTag001",
         "sofia_profile_name": "internal",
@@ -296,11 +299,15 @@ AGENT_VARIABLES: dict[str, dict[str, str]] = {
         "remote_media_ip": "127.0.0.1",
         "remote_media_port": "6000",
     },
-    "park": {
+    # the originate's end, whatever its result (bridge_race_err: also when a uuid_bridge cancelled it)
+    "originated": {
         "endpoint_disposition": "ANSWER",
         "user_context": "default",
         "effective_caller_id_name": "Agent $user",
         "effective_caller_id_number": "$user",
+    },
+    # an originate that succeeded (bridge_race_ok), before &park() runs
+    "park": {
         "pre_transfer_caller_id_number": "$caller_number",
         "channel_cid_flipped": "yes",
     },

@@ -29,7 +29,10 @@ BgapiStarter = Callable[[str, str], None]
 
 
 class EslConnection:
-    """One client socket: auth, subscriptions, commands, and a writer that may split/coalesce frames."""
+    """One client socket: auth, subscriptions, commands, and a writer that may split/coalesce frames.
+
+    Like mod_event_socket's thread per connection, it handles one command at a time: ``api_delay()`` seconds
+    (see ``Simulator``) pass over each one, and the events published meanwhile are sent after its reply."""
 
     def __init__(
         self,
@@ -39,7 +42,7 @@ class EslConnection:
         start_bgapi: BgapiStarter,
         rng: random.Random,
         chunking: bool,
-        api_delay: float,
+        api_delay: Callable[[], float],
     ) -> None:
         self.sock = sock
         self._password = password
@@ -51,11 +54,11 @@ class EslConnection:
         self.subscription = Subscription()
         self.authenticated = False
         self._outbox: gevent.queue.Queue[bytes | None] = gevent.queue.Queue()
-        self._held_events: list[bytes] | None = None  # set while an api command runs
+        self._held_events: list[bytes] | None = None  # set while a command is being handled
         self.closed = False
 
     @property
-    def api_running(self) -> bool:
+    def command_running(self) -> bool:
         return self._held_events is not None
 
     # -------------------------------------------------------------- output
@@ -144,6 +147,19 @@ class EslConnection:
             writer.join(timeout=5)
 
     def _handle(self, command: ClientCommand) -> None:
+        """Take ``api_delay()`` over ``command``, reply, then send the events held meanwhile."""
+        self._held_events = []
+        try:
+            delay = self._api_delay()
+            if delay:
+                gevent.sleep(delay)
+            self._dispatch(command)
+        finally:
+            held, self._held_events = self._held_events, None
+        for frame in held:
+            self._send(frame)
+
+    def _dispatch(self, command: ClientCommand) -> None:
         word, _, rest = command.line.partition(" ")
         if word == "exit":
             self._send(command_reply("+OK bye"))
@@ -204,16 +220,7 @@ class EslConnection:
         self._send(command_reply(f"+OK filter added. [{words[0]}]=[{value}]"))
 
     def _cmd_api(self, rest: str, command: ClientCommand) -> None:
-        self._held_events = []
-        try:
-            if self._api_delay:
-                gevent.sleep(self._api_delay)
-            body = self._run_api(rest)
-        finally:
-            held, self._held_events = self._held_events, None
-        self._send(api_response(body))
-        for frame in held:
-            self._send(frame)
+        self._send(api_response(self._run_api(rest)))
 
     def _cmd_bgapi(self, rest: str, command: ClientCommand) -> None:
         job_uuid = command.headers.get("Job-UUID") or new_uuid()

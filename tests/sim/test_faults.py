@@ -1,9 +1,12 @@
-"""Fault injection: dropped sockets, restarts, shutdown notices, slow api replies."""
+"""Fault injection: dropped sockets, restarts, shutdown notices, slow commands, lost bridges."""
 
 from __future__ import annotations
 
+import json
+
 import gevent
 import greenswitch
+import pytest
 
 from fsrouter.sim import Simulator
 from tests.sim.esl_client import RawEslClient
@@ -50,20 +53,49 @@ def test_shutdown_notice_is_sent_before_close(sim: Simulator, client: RawEslClie
     )
 
 
-def test_events_wait_while_a_slow_api_runs_on_that_connection() -> None:
+@pytest.mark.parametrize(
+    ("command", "reply_type"),
+    [("api version", "api/response"), ("bgapi version", "command/reply"), ("nixevent HEARTBEAT", "command/reply")],
+)
+def test_events_wait_while_a_slow_command_runs_on_that_connection(command: str, reply_type: str) -> None:
     sim = Simulator(seed=2, chunking=True, api_delay=0.2)
     sim.start()
     try:
         client = RawEslClient(sim.port)
         client.login()
-        client.send("api version")
-        assert sim.wait_until(lambda: sim.api_running, timeout=2)
+        client.send(command)
+        assert sim.wait_until(lambda: sim.command_running, timeout=2)
         sim.place_call(patience=30)
-        first = client.read_frame()
-        assert first.content_type == "api/response"
+        assert client.read_frame().content_type == reply_type
         assert client.read_frame().content_type == "text/event-plain"
     finally:
         sim.stop()
+
+
+def parked(client: RawEslClient, uuid: str) -> bool:
+    [row] = [row for row in json.loads(client.api("show channels as json").body)["rows"] if row["uuid"] == uuid]
+    return (row["state"], row["callstate"], row["application"]) == ("CS_EXECUTE", "ACTIVE", "park")
+
+
+def test_a_lost_bridge_replies_ok_and_changes_nothing_until_the_next_one(sim: Simulator, client: RawEslClient) -> None:
+    sim.add_agent("1000", answer_after=0.01)
+    caller = sim.place_call(answer=True)
+    client.command("bgapi originate {origination_uuid=leg-1}user/1000 &park()")
+    client.events_until(
+        lambda frame: frame.event_name == "CHANNEL_PARK" and ("Unique-ID", "leg-1") in frame.event_headers()
+    )
+    sim.lose_bridges(caller="another-caller")
+    sim.lose_bridges(caller=caller)
+    already_read = len(client.frames)
+
+    assert client.api(f"uuid_bridge {caller} leg-1").body == b"+OK leg-1\n"
+    assert parked(client, caller) and parked(client, "leg-1") and sim.calls[caller].state == "answered"
+
+    assert client.api(f"uuid_bridge {caller} leg-1").body == b"+OK leg-1\n"
+    client.events_until(lambda frame: frame.event_name == "CHANNEL_BRIDGE")
+    names = [frame.event_name for frame in client.frames[already_read:] if frame.content_type == "text/event-plain"]
+    assert (names.count("CHANNEL_UNPARK"), names.count("CHANNEL_BRIDGE")) == (2, 1)
+    assert sim.calls[caller].bridged_to == "leg-1"
 
 
 def test_heartbeat_every_interval() -> None:
