@@ -1,5 +1,5 @@
-"""The real daemon under load against a simulator with FreeSWITCH's originate timing (issue: one agent leg per
-offer on a real FreeSWITCH).
+"""The real daemon against a simulator with FreeSWITCH's originate timing: one agent leg per offer under load,
+and a bridge FreeSWITCH acknowledges but never does (``core/routing/offers.py``, "The originate/bridge race").
 
 The simulator delivers each originate job's result ``JOB_DELAY`` after the agent leg's CHANNEL_ANSWER, far more
 than the router takes to react, so a router that bridged on the answer would always land its ``uuid_bridge``
@@ -19,7 +19,7 @@ import gevent
 import pytest
 
 from fsrouter.sim import Simulator
-from tests.e2e.conftest import make_daemon
+from tests.e2e.conftest import make_daemon, write_rules
 
 #: seconds from the agent leg's CHANNEL_ANSWER to its originate job's result (20 ms in the capture; longer here so
 #: that no router reaction, however slow the test machine, comes after it)
@@ -89,3 +89,31 @@ def test_every_caller_gets_one_agent_leg_and_is_recorded_answered_with_the_agent
         assert [v for caller in callers for v in timed_sim.calls[caller].violations] == []
     finally:
         daemon.stop()
+
+
+@pytest.mark.parametrize(
+    ("bridges_lost", "results"),
+    [
+        (1, [("agent-1000", "answered")]),  # sent again to the same agent leg: it bridges
+        (2, [("agent-1000", "bridge_timeout"), ("agent-1001", "answered")]),  # given up, offered again
+    ],
+)
+def test_a_bridge_freeswitch_never_does_is_sent_again_then_given_up_never_a_silent_abandon(
+    sim: Simulator, daemon_factory, tmp_path: Path, bridges_lost: int, results: list[tuple[str, str]]
+) -> None:
+    sim.add_agent("1000", answer_after=0.05)
+    sim.add_agent("1001", answer_after=0.05)
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", ["1000", "1001"]), bridge_timeout=0.3)
+    caller = sim.place_call(variables={"fsrouter_queue": "support"}, talk_time=0.2)
+    sim.lose_bridges(bridges_lost, caller=caller)
+
+    assert sim.wait_until(lambda: daemon.store.call(caller) is not None, timeout=10)
+
+    record = daemon.store.call(caller)
+    assert record is not None and (record.outcome, record.agent) == ("answered", results[-1][0])
+    assert [(offer.agent, offer.result) for offer in daemon.store.offers(caller)] == results
+    legs = [leg for leg in sim.agent_legs.values() if leg.variables.get("fsrouter_call") == caller]
+    assert [(leg.user, leg.answered_at is not None) for leg in legs] == [
+        (agent.removeprefix("agent-"), True) for agent, _ in results
+    ]
+    assert daemon.router.agents["agent-1000"].no_answer_count == 0
