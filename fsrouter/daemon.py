@@ -27,7 +27,6 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, cast, get_args
 
 import gevent
@@ -55,32 +54,41 @@ from fsrouter.core.commands import (
     RecordOffer,
     RecordTrace,
     RecordWrapUp,
+    SaveWaiting,
     StoreCommand,
     Transfer,
 )
 from fsrouter.core.events import (
     AgentAction,
     AgentControl,
-    CallParked,
-    ChannelHungUp,
+    CallsRestored,
     CommandFailed,
     Event,
     FailedCommand,
-    NodeUp,
     ReleaseAgentLegs,
     StopTakingCalls,
     Tick,
 )
 from fsrouter.core.kpi import KpiTracker
-from fsrouter.core.lifecycle import AgentState
-from fsrouter.core.recovery import ENDED_WHILE_AWAY, record_of_unwatched_call
-from fsrouter.core.routing import REMOVED_FROM_RULES, Heal, Router
+from fsrouter.core.routing import Heal, Router
 from fsrouter.core.rules import Rules
-from fsrouter.errors import ConfigError, EslError, EslNotConnected, EslTimeout, FsrouterError, RuleError
+from fsrouter.errors import (
+    EslError,
+    EslNotConnected,
+    EslTimeout,
+    FsrouterError,
+    ReloadNotApplied,
+    RuleError,
+    UnknownAgent,
+    UnknownCommand,
+)
 
 log = logging.getLogger(__name__)
 
 _STORE_COMMANDS = get_args(StoreCommand)
+
+RELOAD_WAIT = 10.0
+"""Seconds a reload waits for the core loop to take the new rules (it takes them between two events)."""
 
 RELEASE_WAIT_COMMAND_TIMEOUTS = 2
 """How long, in ``command_timeout`` units, a stop waits for the agent legs to be hung up once the calls drained.
@@ -124,6 +132,8 @@ def describe(command: Command) -> str:
         case RecordTrace():
             trace = command.trace
             return f"call={command.call_uuid} decision {trace.get('kind', 'offer')} chosen={trace.get('chosen')}"
+        case SaveWaiting():
+            return f"call={command.call.uuid} kept for a restart queue={command.call.queue}"
     return str(command)
 
 
@@ -140,17 +150,15 @@ class Daemon:
         self.settings = settings
         self.clock = clock
         self.started_at = clock()
-        self.rules: Rules = load_rules(settings.rules, now=self.started_at)
+        rules = load_rules(settings.rules, now=self.started_at)
         self.store = SqliteCallStore(settings.db)
         self.router = Router(
-            self.rules,
+            rules,
             now=self.started_at,
             emit_traces=True,
             on_heal=lambda heal: log.warning(describe_heal(heal)),
             bridge_timeout=settings.bridge_timeout,
         )
-        #: calls in fsrouter when the previous process stopped (waiting or connected), by uuid, until taken back
-        self._saved_calls = {row.uuid: row for row in self.store.waiting()}
         self.registry = CollectorRegistry()
         self.metrics = Metrics(
             self.registry,
@@ -159,7 +167,7 @@ class Daemon:
             agent_labels=settings.agent_labels,
             build_version=__version__,
         )
-        self.metrics.configure(self.rules)
+        self.metrics.configure(rules)
         self.metrics_port = 0
         self._metrics_server: Any = None
         self._events: gevent.queue.Queue[Event | _SwapRules] = gevent.queue.Queue()
@@ -195,7 +203,7 @@ class Daemon:
         self._events.put(event)
 
     def start(self) -> None:
-        self._restore_agent_presence()  # first in the queue: ahead of any operator command, node or call
+        self._restore()  # first in the queue: ahead of any operator command, node or call
         host, port = self.settings.metrics_address()
         self._metrics_server, self.metrics_port = serve(self.registry, host, port)
         self.control.start()
@@ -210,36 +218,24 @@ class Daemon:
             "fsrouter %s started: rules=%s version=%s db=%s metrics=%s:%d nodes=%s",
             __version__,
             self.settings.rules,
-            self.rules.version,
+            self.router.rules.version,
             self.settings.db,
             host,
             self.metrics_port,
             ",".join(self.nodes),
         )
 
-    def _restore_agent_presence(self) -> None:
-        """Agents come back in the presence they last had, not the rules file's starting one.
-
-        Otherwise a restart would offer calls to an agent on break or logged out, and drop one who logged in.
-        The actions go through the core loop like an operator's, so each change is recorded and logged
-        (``break from restart``); an agent already in its last presence gets no action and no new row. Every
-        logged-in state counts as logged in: registration is a flag, not a state, so an agent recorded
-        ``available`` because its phone was not registered was still logged in. Agents gone from the rules
-        file are skipped; agents with no history, or whose last record is their removal from the rules by a
-        reload (so they were added back while the daemon was down), keep the file's presence.
-        """
-        for agent_id, last in self.store.last_agent_states().items():
-            agent = self.router.agents.get(agent_id)
-            if agent is None or last.reason == REMOVED_FROM_RULES:
-                continue
-            was_logged_out = last.state == AgentState.LOGGED_OUT.value
-            actions: list[AgentAction] = []
-            if was_logged_out != (agent.state is AgentState.LOGGED_OUT):
-                actions.append(AgentAction.LOGOUT if was_logged_out else AgentAction.LOGIN)
-            if last.state == AgentState.BREAK.value:
-                actions.append(AgentAction.BREAK)
-            for action in actions:
-                self.submit(AgentControl(agent_id=agent_id, action=action, source="restart"))
+    def _restore(self) -> None:
+        """Hand the router what the previous process left: the calls it never recorded, their offers, and the
+        agents' last states (``CallsRestored``: the router decides what becomes of each)."""
+        calls = tuple(self.store.waiting())
+        self.submit(
+            CallsRestored(
+                calls=calls,
+                offers=tuple(offer for call in calls for offer in self.store.offers(call.uuid)),
+                agent_states=tuple(self.store.last_agent_states().values()),
+            )
+        )
 
     def stop(self) -> None:
         """Stop now: close connections, servers and the store (calls in FreeSWITCH are left as they are, and so
@@ -329,27 +325,38 @@ class Daemon:
                 )
 
     def reload(self, *, dry_run: bool = False) -> dict[str, Any]:
-        """Validate the rules file completely, then swap it in atomically; raises RuleError and keeps the old."""
+        """Validate the rules file completely, then have the core loop swap it in between two events (router,
+        metrics and KPI tracker together) and say what changed; raises RuleError and keeps the old rules, or
+        ReloadNotApplied when the core loop did not take them within ``RELOAD_WAIT`` seconds."""
         systemd.reloading()
         try:
-            new_rules = load_rules(self.settings.rules, now=self.clock())
-        except RuleError:
-            self.metrics.rules_reload(False)
+            try:
+                new_rules = load_rules(self.settings.rules, now=self.clock())
+            except RuleError:
+                self.metrics.rules_reload(False)
+                raise
+            swap = _SwapRules(new_rules, dry_run=dry_run)
+            self.submit(swap)
+            try:
+                diff: dict[str, Any] = swap.result.get(timeout=RELOAD_WAIT)
+                return diff
+            except gevent.Timeout:
+                raise ReloadNotApplied(f"the core loop did not take the new rules within {RELOAD_WAIT:g} s") from None
+        finally:
             systemd.ready()
-            raise
-        except OSError as exc:
-            self.metrics.rules_reload(False)
-            systemd.ready()
-            raise ConfigError(f"cannot read rules file: {exc.strerror or exc}", path=self.settings.rules) from exc
-        diff = rules_diff(self.rules, new_rules, self.router)
-        if not dry_run:
-            self.submit(_SwapRules(new_rules))
-            self.rules = new_rules
-            self.metrics.configure(new_rules)
+
+    def _swap_rules(self, swap: _SwapRules, now: float) -> list[Command]:
+        """On the core loop: the reload's diff from the router's own state; then, unless a dry run, the router,
+        the metrics and the KPI tracker take the new rules together."""
+        diff = self.router.reload_diff(swap.rules)
+        commands: list[Command] = []
+        if not swap.dry_run:
+            commands = self.router.load_rules(swap.rules, now)
+            self.metrics.configure(swap.rules)
             self.metrics.rules_reload(True)
-            log.info("rules reloaded: version %s, %s", new_rules.version, diff)
-        systemd.ready()
-        return diff
+            log.info("rules reloaded: version %s, %s", swap.rules.version, diff)
+        swap.result.set(diff)
+        return commands
 
     # ------------------------------------------------------------------ greenlets
 
@@ -360,68 +367,26 @@ class Daemon:
             self._last_loop_at = now
             try:
                 if isinstance(event, _SwapRules):
-                    commands = self.router.load_rules(event.rules, now)
-                elif isinstance(event, CallParked):
-                    commands = self._enter_call(event, now)
+                    commands = self._swap_rules(event, now)
                 else:
-                    commands = self.router.handle(event, now) + self._unwatched_calls_over(event, now)
-            except Exception:
+                    commands = self.router.handle(event, now)
+            except Exception as exc:
                 # a bug must cost one event, never the routing of every other call
                 log.exception("router failed on %r; event dropped", event)
+                if isinstance(event, _SwapRules):
+                    event.result.set_exception(exc)
                 continue
             self._dispatch(commands)
             if not self._ready_sent and any(node.connected for node in self.nodes.values()):
                 self._ready_sent = True
                 systemd.ready()
 
-    def _enter_call(self, event: CallParked, now: float) -> list[Command]:
-        """A caller enters; one that waited before a restart gets back its persisted entry time (its place)."""
-        saved = self._saved_calls.pop(event.uuid, None)
-        if saved is not None:
-            event = replace(event, entered_at=saved.entered_at)
-        commands = self.router.handle(event, now)
-        call = self.router.calls.get(event.uuid)
-        if call is not None:
-            self.store.save_waiting(call.uuid, call.node, call.queue, call.entered_at, call.priority, {})
-        return commands
-
-    def _unwatched_calls_over(self, event: Event, now: float) -> list[Command]:
-        """Records of calls the previous process left in flight and this one did not take back as waiting:
-        those a node no longer has when it comes up ended while we were away; one still connected to its
-        agent gets its record at its hang-up (``core/recovery.py``)."""
-        if isinstance(event, NodeUp):
-            ends = [
-                (row, ENDED_WHILE_AWAY)
-                for row in self._saved_calls.values()
-                if row.node == event.node and row.uuid not in event.live_uuids
-            ]
-        elif isinstance(event, ChannelHungUp) and event.uuid in self._saved_calls:
-            ends = [(self._saved_calls[event.uuid], event.cause)]
-        else:
-            return []
-        records: list[Command] = []
-        for row, cause in ends:
-            del self._saved_calls[row.uuid]
-            record = record_of_unwatched_call(
-                uuid=row.uuid,
-                node=row.node,
-                queue=row.queue,
-                entered_at=row.entered_at,
-                offers=self.store.offers(row.uuid),
-                ended_at=now,
-                cause=cause,
-            )
-            records.append(RecordCall(record=record))
-        return records
-
     def _dispatch(self, commands: list[Command]) -> None:
         for command in commands:
             if isinstance(command, _STORE_COMMANDS):
                 self.store.apply(command)
-                if isinstance(command, RecordCall):
-                    self.store.drop_waiting(command.record.uuid)
                 self.metrics.observe(command)
-                log.info(describe(command))
+                (log.debug if isinstance(command, SaveWaiting) else log.info)(describe(command))
             else:
                 log.debug(describe(command))
                 esl_command = cast(EslCommand, command)
@@ -481,7 +446,7 @@ class Daemon:
             return self.reload(dry_run=bool(args.get("dry_run")))
         if command == "agent":
             if str(args["agent"]) not in self.router.agents:
-                raise FsrouterError(f"unknown agent {args['agent']!r}")
+                raise UnknownAgent(f"unknown agent {args['agent']!r}")
             action = AgentAction(str(args["action"]))
             self.submit(AgentControl(agent_id=str(args["agent"]), action=action, source=f"uid {uid}"))
             return {"agent": args["agent"], "action": args["action"]}
@@ -497,14 +462,17 @@ class Daemon:
             return status_document(self, self.router.snapshot(now))
         if command in ("calls", "agents", "queues"):  # the snapshot's views of that name
             return [vars_of(view) for view in getattr(self.router.snapshot(now), command)]
-        raise FsrouterError(f"unknown command {command!r}")
+        raise UnknownCommand(f"unknown command {command!r}")
 
 
 class _SwapRules:
-    """Internal event: the core loop swaps the rules between two events, never in the middle of one."""
+    """Internal event: the core loop swaps the rules between two events, never in the middle of one, and sets
+    ``result`` to the reload's diff (``Router.reload_diff``)."""
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, *, dry_run: bool) -> None:
         self.rules = rules
+        self.dry_run = dry_run
+        self.result: gevent.event.AsyncResult[dict[str, Any]] = gevent.event.AsyncResult()
 
 
 def vars_of(view: Any) -> dict[str, Any]:
@@ -526,21 +494,4 @@ def status_document(daemon: Daemon, snapshot: Any) -> dict[str, Any]:
         "queues": [vars_of(queue) for queue in snapshot.queues],
         "agents": [vars_of(agent) for agent in snapshot.agents],
         "calls": len(snapshot.calls),
-    }
-
-
-def rules_diff(old: Rules, new: Rules, router: Router) -> dict[str, Any]:
-    """What a reload changes, and what it does to the calls in flight (for logs and ``reload --dry-run``)."""
-    old_agents = {agent.id: agent for agent in old.agents}
-    new_agents = {agent.id: agent for agent in new.agents}
-    removed_queues = sorted(set(old.queues) - set(new.queues))
-    return {
-        "queues_added": sorted(set(new.queues) - set(old.queues)),
-        "queues_removed": removed_queues,
-        "queues_changed": sorted(q for q in set(old.queues) & set(new.queues) if old.queues[q] != new.queues[q]),
-        "agents_added": sorted(set(new_agents) - set(old_agents)),
-        "agents_removed": sorted(set(old_agents) - set(new_agents)),
-        "agents_changed": sorted(a for a in set(old_agents) & set(new_agents) if old_agents[a] != new_agents[a]),
-        "calls_in_removed_queues": sorted(c.uuid for c in router.calls.values() if c.queue in removed_queues),
-        "calls_policy": "calls keep their place and entry time; calls in removed queues stay until served",
     }

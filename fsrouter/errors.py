@@ -62,6 +62,18 @@ class CallGone(EslError):
     """The channel no longer exists in FreeSWITCH."""
 
 
+class UnknownAgent(FsrouterError):
+    """An operator named an agent the rules in force do not declare."""
+
+
+class UnknownCommand(FsrouterError):
+    """The control socket received a command the daemon does not know."""
+
+
+class ReloadNotApplied(FsrouterError):
+    """Valid rules were read but the core loop did not take them in time: the old rules may still be in force."""
+
+
 class StoreError(FsrouterError):
     """The call store could not read or write."""
 

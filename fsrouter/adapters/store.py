@@ -22,10 +22,9 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, Protocol, assert_never
+from typing import Any, assert_never
 
 import sqlite_utils
 
@@ -39,7 +38,9 @@ from fsrouter.core.commands import (
     RecordOffer,
     RecordTrace,
     RecordWrapUp,
+    SaveWaiting,
     StoreCommand,
+    WaitingCall,
     WrapUpRecord,
 )
 from fsrouter.errors import StoreError
@@ -54,20 +55,9 @@ _OFFER_FIELDS = tuple(f.name for f in fields(OfferRecord))
 _AGENT_STATE_FIELDS = tuple(f.name for f in fields(AgentStateRecord))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WaitingRow:
-    """A caller waiting in a queue, as persisted so that a restart can put it back at its old place."""
-
-    uuid: str
-    node: str
-    queue: str
-    entered_at: float
-    priority: int
-    data: Mapping[str, str]
-
-
-class CallStore(Protocol):
-    """Where calls, offers and agent states are recorded; the daemon hands store commands to ``apply``.
+class CallStore(abc.ABC):
+    """Where calls, offers, agent states and the calls in flight are kept; the daemon hands the router's store
+    commands to ``apply``. Every implementation runs ``tests/adapters/test_store_contract.py``.
 
     Example::
 
@@ -77,51 +67,80 @@ class CallStore(Protocol):
     """
 
     def apply(self, command: StoreCommand) -> None:
-        """Execute one store command returned by the router."""
+        """Execute one store command returned by the router. A call's record also drops it from the calls in
+        flight (``waiting``): once recorded, no restart may take it back."""
+        match command:
+            case RecordCall():
+                self.record_call(command.record)
+                self.drop_waiting(command.record.uuid)
+            case RecordOffer():
+                self.record_offer(command.record)
+            case RecordAgentState():
+                self.record_agent_state(command.record)
+            case RecordWrapUp():
+                self.record_wrapup(command.record)
+            case RecordTrace():
+                self.save_trace(command.call_uuid, command.trace)
+            case SaveWaiting():
+                self.save_waiting(command.call)
+            case _:
+                assert_never(command)
 
+    @abc.abstractmethod
     def record_call(self, rec: CallRecord) -> None:
         """Keep the call's final record; a second record for the same uuid is ignored and logged."""
 
+    @abc.abstractmethod
     def record_offer(self, rec: OfferRecord) -> None: ...
 
+    @abc.abstractmethod
     def record_agent_state(self, rec: AgentStateRecord) -> None: ...
 
+    @abc.abstractmethod
     def record_wrapup(self, rec: WrapUpRecord) -> None:
         """Complete the record of call ``rec.call_uuid`` with its wrap-up time (no record: nothing happens)."""
-        ...
 
+    @abc.abstractmethod
     def calls(
         self, *, since: float | None = None, until: float | None = None, queue: str | None = None
     ) -> list[CallRecord]:
         """Calls that entered in ``[since, until)``, oldest first (ties in recording order)."""
 
+    @abc.abstractmethod
     def call(self, uuid: str) -> CallRecord | None: ...
 
+    @abc.abstractmethod
     def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
         """Offers in order of ``offered_at`` (ties in recording order)."""
 
+    @abc.abstractmethod
     def agent_states(self, agent: str | None = None, since: float | None = None) -> list[AgentStateRecord]:
         """State history in order of ``at`` (ties in recording order)."""
 
+    @abc.abstractmethod
     def last_agent_states(self) -> dict[str, AgentStateRecord]:
         """The latest state of every agent ever recorded, to restore agents after a restart."""
 
-    def save_waiting(
-        self, uuid: str, node: str, queue: str, entered_at: float, priority: int, data: dict[str, str]
-    ) -> None:
-        """Persist (or update) a waiting caller."""
+    @abc.abstractmethod
+    def save_waiting(self, call: WaitingCall) -> None:
+        """Keep (or update) a call in flight."""
 
+    @abc.abstractmethod
     def drop_waiting(self, uuid: str) -> None:
-        """Forget a waiting caller (bridged or gone); unknown uuids are ignored."""
+        """Forget a call in flight; unknown uuids are ignored."""
 
-    def waiting(self) -> list[WaitingRow]:
-        """Every waiting caller, in order of ``entered_at`` (ties in first-save order)."""
+    @abc.abstractmethod
+    def waiting(self) -> list[WaitingCall]:
+        """Every call in flight, in order of ``entered_at`` (ties in first-save order)."""
 
+    @abc.abstractmethod
     def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None:
         """Append one JSON-serialisable routing-decision step for ``fsrouter explain``."""
 
+    @abc.abstractmethod
     def trace(self, call_uuid: str) -> list[dict[str, Any]]: ...
 
+    @abc.abstractmethod
     def report(
         self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
     ) -> list[dict[str, Any]]:
@@ -134,41 +153,8 @@ class CallStore(Protocol):
         ``service_level``: calls answered within ``sl_seconds`` (inclusive) divided by ``offered``.
         """
 
+    @abc.abstractmethod
     def close(self) -> None: ...
-
-
-class _StoreBase(abc.ABC):
-    """What every implementation does the same way."""
-
-    @abc.abstractmethod
-    def record_call(self, rec: CallRecord) -> None: ...
-
-    @abc.abstractmethod
-    def record_offer(self, rec: OfferRecord) -> None: ...
-
-    @abc.abstractmethod
-    def record_agent_state(self, rec: AgentStateRecord) -> None: ...
-
-    @abc.abstractmethod
-    def record_wrapup(self, rec: WrapUpRecord) -> None: ...
-
-    @abc.abstractmethod
-    def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None: ...
-
-    def apply(self, command: StoreCommand) -> None:
-        match command:
-            case RecordCall():
-                self.record_call(command.record)
-            case RecordOffer():
-                self.record_offer(command.record)
-            case RecordAgentState():
-                self.record_agent_state(command.record)
-            case RecordWrapUp():
-                self.record_wrapup(command.record)
-            case RecordTrace():
-                self.save_trace(command.call_uuid, command.trace)
-            case _:
-                assert_never(command)
 
     @staticmethod
     def _ignore_duplicate(rec: CallRecord) -> None:
@@ -180,18 +166,14 @@ def _check_group(by: str) -> None:
         raise ValueError(f"report(by={by!r}): expected one of {', '.join(REPORT_GROUPS)}")
 
 
-def _frozen(data: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(data))
-
-
-class MemoryCallStore(_StoreBase):
+class MemoryCallStore(CallStore):
     """A ``CallStore`` in Python containers: nothing survives the process."""
 
     def __init__(self) -> None:
         self._calls: dict[str, CallRecord] = {}
         self._offers: list[OfferRecord] = []
         self._agent_states: list[AgentStateRecord] = []
-        self._waiting: dict[str, WaitingRow] = {}
+        self._waiting: dict[str, WaitingCall] = {}
         self._traces: dict[str, list[str]] = {}
 
     def record_call(self, rec: CallRecord) -> None:
@@ -241,17 +223,13 @@ class MemoryCallStore(_StoreBase):
     def last_agent_states(self) -> dict[str, AgentStateRecord]:
         return {rec.agent: rec for rec in self.agent_states()}
 
-    def save_waiting(
-        self, uuid: str, node: str, queue: str, entered_at: float, priority: int, data: dict[str, str]
-    ) -> None:
-        self._waiting[uuid] = WaitingRow(
-            uuid=uuid, node=node, queue=queue, entered_at=entered_at, priority=priority, data=_frozen(data)
-        )
+    def save_waiting(self, call: WaitingCall) -> None:
+        self._waiting[call.uuid] = call
 
     def drop_waiting(self, uuid: str) -> None:
         self._waiting.pop(uuid, None)
 
-    def waiting(self) -> list[WaitingRow]:
+    def waiting(self) -> list[WaitingCall]:
         return sorted(self._waiting.values(), key=lambda row: row.entered_at)
 
     def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None:
@@ -356,7 +334,17 @@ def _v3_hold_time(db: sqlite_utils.Database) -> None:
     db.table("calls").add_column("hold_seconds", float, not_null_default=0.0)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_finished_calls, _v2_restart_recovery, _v3_hold_time)
+def _v4_waiting_without_priority(db: sqlite_utils.Database) -> None:
+    """The calls in flight keep only what a restart uses (a caller's priority comes back from its park)."""
+    db.table("waiting").transform(drop={"priority", "data"})
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _v1_finished_calls,
+    _v2_restart_recovery,
+    _v3_hold_time,
+    _v4_waiting_without_priority,
+)
 """Schema steps in order; step ``n`` (1-based) brings ``PRAGMA user_version`` from ``n - 1`` to ``n``.
 Never edit a released step: append a new one."""
 
@@ -377,11 +365,12 @@ _INSERT_OFFER = _insert_sql("offers", _OFFER_FIELDS)
 _INSERT_AGENT_STATE = _insert_sql("agent_states", _AGENT_STATE_FIELDS)
 _INSERT_TRACE = _insert_sql("traces", ("call_uuid", "step"))
 _SET_WRAPUP = "UPDATE calls SET wrapup_seconds = :seconds WHERE uuid = :uuid"
+_WAITING_FIELDS = tuple(f.name for f in fields(WaitingCall))
 _UPSERT_WAITING = _insert_sql(
     "waiting",
-    ("uuid", "node", "queue", "entered_at", "priority", "data"),
+    _WAITING_FIELDS,
     on_conflict="ON CONFLICT (uuid) DO UPDATE SET node = excluded.node, queue = excluded.queue,"
-    " entered_at = excluded.entered_at, priority = excluded.priority, data = excluded.data",
+    " entered_at = excluded.entered_at",
 )
 
 _REPORT_SQL = """
@@ -397,7 +386,7 @@ GROUP BY {group} ORDER BY {group} IS NULL, {group}
 """
 
 
-class SqliteCallStore(_StoreBase):
+class SqliteCallStore(CallStore):
     """A ``CallStore`` in one SQLite file, created (with its directory) and migrated on open.
 
     ``busy_timeout`` bounds how long a write waits for a lock held by another process; it blocks the
@@ -512,18 +501,16 @@ class SqliteCallStore(_StoreBase):
         )
         return {row["agent"]: AgentStateRecord(**row) for row in rows}
 
-    def save_waiting(
-        self, uuid: str, node: str, queue: str, entered_at: float, priority: int, data: dict[str, str]
-    ) -> None:
-        params = {"uuid": uuid, "node": node, "queue": queue, "entered_at": entered_at, "priority": priority}
-        self._write(f"save waiting caller {uuid}", _UPSERT_WAITING, {**params, "data": json.dumps(data)})
+    def save_waiting(self, call: WaitingCall) -> None:
+        params = {name: getattr(call, name) for name in _WAITING_FIELDS}
+        self._write(f"save call in flight {call.uuid}", _UPSERT_WAITING, params)
 
     def drop_waiting(self, uuid: str) -> None:
-        self._write(f"drop waiting caller {uuid}", "DELETE FROM waiting WHERE uuid = :uuid", {"uuid": uuid})
+        self._write(f"drop call in flight {uuid}", "DELETE FROM waiting WHERE uuid = :uuid", {"uuid": uuid})
 
-    def waiting(self) -> list[WaitingRow]:
-        rows = self._read("read waiting callers", "SELECT * FROM waiting ORDER BY entered_at, rowid")
-        return [WaitingRow(**{**row, "data": _frozen(json.loads(row["data"]))}) for row in rows]
+    def waiting(self) -> list[WaitingCall]:
+        rows = self._read("read the calls in flight", "SELECT * FROM waiting ORDER BY entered_at, rowid")
+        return [WaitingCall(**row) for row in rows]
 
     def save_trace(self, call_uuid: str, trace: dict[str, Any]) -> None:
         params = {"call_uuid": call_uuid, "step": json.dumps(trace)}

@@ -182,6 +182,24 @@ class RecordOffer:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WaitingCall:
+    """A call in fsrouter (waiting, or connected to its agent), as kept for the next process to take back: a
+    restart puts a caller still parked back at its place (its entry time), and gives every other one its record."""
+
+    uuid: str
+    node: str
+    queue: str
+    entered_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveWaiting:
+    """Keep ``call`` until its ``RecordCall``, which drops it (``CallsRestored`` hands it back after a restart)."""
+
+    call: WaitingCall
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordTrace:
     """Keep one routing decision's trace (``core/explain.py``) for ``fsrouter explain CALL_UUID``."""
 
@@ -190,7 +208,7 @@ class RecordTrace:
 
 
 EslCommand = Answer | PlayMusic | Originate | Bridge | Kill | Transfer
-StoreCommand = RecordCall | RecordAgentState | RecordWrapUp | RecordOffer | RecordTrace
+StoreCommand = RecordCall | RecordAgentState | RecordWrapUp | RecordOffer | RecordTrace | SaveWaiting
 Command = EslCommand | StoreCommand
 
 OUTCOMES = tuple(outcome.value for outcome in CallOutcome)

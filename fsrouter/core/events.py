@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from fsrouter.core.commands import AgentStateRecord, OfferRecord, WaitingCall
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -207,6 +209,18 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallsRestored:
+    """What the previous fsrouter process left, handed to the router once at start before any node's events:
+    the calls it had (``SaveWaiting``) and never recorded, with their ``offers`` as recorded, and the last recorded
+    state of each agent. A caller still parked takes its place back; any other call gets its one record when a
+    node shows it gone or it hangs up (``core/recovery.py``); agents come back in the presence they had."""
+
+    calls: tuple[WaitingCall, ...] = ()
+    offers: tuple[OfferRecord, ...] = ()
+    agent_states: tuple[AgentStateRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StopTakingCalls:
     """The daemon is draining: new callers are no longer accepted (they are left to the dialplan)."""
 
@@ -235,4 +249,5 @@ Event = (
     | Tick
     | StopTakingCalls
     | ReleaseAgentLegs
+    | CallsRestored
 )

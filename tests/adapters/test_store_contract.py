@@ -18,7 +18,6 @@ from fsrouter.adapters.store import (
     CallStore,
     MemoryCallStore,
     SqliteCallStore,
-    WaitingRow,
 )
 from fsrouter.core.commands import (
     AgentStateRecord,
@@ -28,6 +27,8 @@ from fsrouter.core.commands import (
     RecordCall,
     RecordOffer,
     RecordWrapUp,
+    SaveWaiting,
+    WaitingCall,
     WrapUpRecord,
 )
 from fsrouter.errors import StoreError
@@ -141,11 +142,21 @@ def test_apply_hands_each_store_command_to_its_table(store: CallStore) -> None:
     rec = make_call("c1")
     offer = make_offer("c1", "leg1")
     state = AgentStateRecord(agent="alice", state="available", at=T0)
+    kept = waiting("c2", T0 + 1)
     for command in (RecordCall(record=rec), RecordOffer(record=offer), RecordAgentState(record=state)):
         store.apply(command)
+    store.apply(SaveWaiting(call=kept))
     assert store.calls() == [rec]
     assert store.offers() == [offer]
     assert store.agent_states() == [state]
+    assert store.waiting() == [kept]
+
+
+def test_a_calls_record_drops_it_from_the_calls_in_flight(store: CallStore) -> None:
+    store.apply(SaveWaiting(call=waiting("c1", T0)))
+    store.apply(SaveWaiting(call=waiting("c2", T0 + 1)))
+    store.apply(RecordCall(record=make_call("c1")))
+    assert [call.uuid for call in store.waiting()] == ["c2"]
 
 
 def test_a_wrap_up_completes_the_record_of_its_call_after_the_call_ended(store: CallStore) -> None:
@@ -234,35 +245,19 @@ def test_no_agent_states_means_nothing_to_restore(store: CallStore) -> None:
 # --- Live state for restart recovery ------------------------------------------------------------------
 
 
-def test_waiting_callers_are_saved_updated_and_dropped(store: CallStore) -> None:
-    store.save_waiting("w2", "fs1", "sales", T0 + 5, 0, {"lang": "fr"})
-    store.save_waiting("w1", "fs2", "support", T0, 1, {})
-    store.save_waiting("w3", "fs1", "sales", T0 + 9, 0, {})
-    store.save_waiting("w2", "fs1", "vip", T0 + 5, 5, {"lang": "fr", "skill": "billing"})  # priority raised
+def waiting(uuid: str, entered_at: float, queue: str = "sales", node: str = "fs1") -> WaitingCall:
+    return WaitingCall(uuid=uuid, node=node, queue=queue, entered_at=entered_at)
+
+
+def test_calls_in_flight_are_saved_updated_and_dropped(store: CallStore) -> None:
+    store.save_waiting(waiting("w2", T0 + 5))
+    store.save_waiting(waiting("w1", T0, queue="support", node="fs2"))
+    store.save_waiting(waiting("w3", T0 + 9))
+    store.save_waiting(waiting("w2", T0 + 5, queue="vip"))  # overflowed to vip
     store.drop_waiting("w3")
     store.drop_waiting("never-waited")
 
-    assert store.waiting() == [
-        WaitingRow(uuid="w1", node="fs2", queue="support", entered_at=T0, priority=1, data={}),
-        WaitingRow(
-            uuid="w2",
-            node="fs1",
-            queue="vip",
-            entered_at=T0 + 5,
-            priority=5,
-            data={"lang": "fr", "skill": "billing"},
-        ),
-    ]
-
-
-def test_a_waiting_row_cannot_be_changed_through_its_data(store: CallStore) -> None:
-    data = {"lang": "fr"}
-    store.save_waiting("w1", "fs1", "sales", T0, 0, data)
-    data["lang"] = "de"
-    (row,) = store.waiting()
-    assert row.data == {"lang": "fr"}
-    with pytest.raises(TypeError):
-        row.data["lang"] = "en"  # type: ignore[index]
+    assert store.waiting() == [waiting("w1", T0, queue="support", node="fs2"), waiting("w2", T0 + 5, queue="vip")]
 
 
 def test_traces_are_kept_per_call_in_order(store: CallStore) -> None:
@@ -280,7 +275,7 @@ def test_traces_are_kept_per_call_in_order(store: CallStore) -> None:
 def test_several_greenlets_writing_at_once_lose_nothing(store: CallStore) -> None:
     def caller(n: int) -> None:
         uuid = f"c{n}"
-        store.save_waiting(uuid, "fs1", "sales", T0 + n, 0, {})
+        store.save_waiting(waiting(uuid, T0 + n))
         gevent.sleep(0)  # let the other greenlets write in between
         store.record_offer(make_offer(uuid, f"leg{n}", offered_at=T0 + n))
         gevent.sleep(0)
@@ -411,7 +406,7 @@ def test_sqlite_keeps_everything_across_close_and_reopen(tmp_path: Path) -> None
     first.record_call(call)
     first.record_offer(offer)
     first.record_agent_state(state)
-    first.save_waiting("c2", "fs1", "sales", T0 + 1, 2, {"lang": "fr"})
+    first.save_waiting(waiting("c2", T0 + 1))
     first.save_trace("c1", {"step": "rule"})
     first.close()
 
@@ -420,11 +415,7 @@ def test_sqlite_keeps_everything_across_close_and_reopen(tmp_path: Path) -> None
         assert reopened.calls() == [call]
         assert reopened.offers() == [offer]
         assert reopened.last_agent_states() == {"alice": state}
-        assert reopened.waiting() == [
-            WaitingRow(
-                uuid="c2", node="fs1", queue="sales", entered_at=T0 + 1, priority=2, data={"lang": "fr"}
-            ),
-        ]
+        assert reopened.waiting() == [waiting("c2", T0 + 1)]
         assert reopened.trace("c1") == [{"step": "rule"}]
     finally:
         reopened.close()
@@ -471,7 +462,7 @@ def test_sqlite_migrates_a_version_1_database(tmp_path: Path) -> None:
     try:
         assert upgraded.schema_version == SCHEMA_VERSION > 1
         assert upgraded.calls() == [old_call]  # hold_seconds 0: not measured then
-        upgraded.save_waiting("w1", "fs1", "sales", T0, 0, {})
+        upgraded.save_waiting(waiting("w1", T0))
         upgraded.save_trace("w1", {"step": "rule"})
         assert [row.uuid for row in upgraded.waiting()] == ["w1"]
         assert upgraded.trace("w1") == [{"step": "rule"}]

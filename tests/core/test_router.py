@@ -12,11 +12,9 @@ from fsrouter.core.commands import (
     Kill,
     Originate,
     PlayMusic,
-    RecordAgentState,
     RecordCall,
-    RecordOffer,
-    RecordTrace,
     RecordWrapUp,
+    StoreCommand,
     Transfer,
 )
 from fsrouter.core.events import (
@@ -69,7 +67,7 @@ def parked(uuid: str = "caller-1", *, answered: bool = False, **variables: str) 
 
 def esl(commands: list) -> list:
     """Only the commands that go to FreeSWITCH (records are checked separately)."""
-    return [c for c in commands if not isinstance(c, RecordCall | RecordAgentState | RecordOffer | RecordTrace)]
+    return [c for c in commands if not isinstance(c, StoreCommand)]
 
 
 def records(commands: list) -> list:

@@ -118,7 +118,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scene]:
         for user in AGENT_USERS:
             sim.add_agent(user, behaviour="answer", answer_after=0.05)
         daemon = make_daemon(sim, directory, write_rules(directory / "rules.yaml", AGENT_USERS, SUPPORT_RULES))
-        assert daemon.rules.queues["support"].service_level_seconds == SERVICE_LEVEL_SECONDS, "FAST_RULES changed?"
+        support = daemon.router.rules.queues["support"]
+        assert support.service_level_seconds == SERVICE_LEVEL_SECONDS, "FAST_RULES changed?"
         daemon.start()
         cleanup.callback(daemon.stop)
         assert eventually(lambda: all(node.connected for node in daemon.nodes.values()), timeout=10)

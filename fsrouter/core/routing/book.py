@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from fsrouter.core.commands import OfferRecord, WaitingCall
 from fsrouter.core.explain import TraceLog
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.model import Agent, Call, Offer
@@ -81,6 +82,9 @@ class Book:
         #: what the last audit of each node found out of step, with when the first audit in a row found it
         self.drift: dict[str, dict[Heal, float]] = {}
         self.draining = False
+        #: calls the previous process left (``CallsRestored``) not taken back or recorded yet, and their offers
+        self.restored: dict[str, WaitingCall] = {}
+        self.restored_offers: dict[str, list[OfferRecord]] = {}
         #: set by ReleaseAgentLegs: no agent is rung any more (the daemon is stopping)
         self.offering_stopped = False
         self._recently_ended: dict[str, None] = {}

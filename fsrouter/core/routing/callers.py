@@ -8,7 +8,7 @@ queue at ``max_waiting_calls`` overflows or rejects a new caller; a queue with n
 
 from __future__ import annotations
 
-from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, PlayMusic, Transfer
+from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, PlayMusic, SaveWaiting, Transfer, WaitingCall
 from fsrouter.core.events import CallParked, ChannelHungUp, CommandFailed, HoldChanged
 from fsrouter.core.lifecycle import CALL_TRANSITIONS, AgentState, CallState, CallTrigger, advance
 from fsrouter.core.model import Call
@@ -33,6 +33,7 @@ class Callers:
 
     def on_parked(self, event: CallParked, now: float) -> list[Command]:
         book = self._book
+        restored = book.restored.pop(event.uuid, None)  # it waited before a restart: it takes its place back
         if event.uuid in book.calls or book.has_ended(event.uuid) or book.draining:
             return []
         decision = book.rules.classify(
@@ -40,6 +41,8 @@ class Callers:
             now,
         )
         entered_at = event.entered_at if event.entered_at is not None else now
+        if restored is not None:
+            entered_at = restored.entered_at
         call = Call(
             uuid=event.uuid,
             node=event.node,
@@ -65,6 +68,8 @@ class Callers:
         if not admitted:
             return commands
         book.calls[call.uuid] = call
+        kept = WaitingCall(uuid=call.uuid, node=call.node, queue=call.queue, entered_at=call.entered_at)
+        commands.append(SaveWaiting(call=kept))
         moh = book.queue(call.queue).moh
         if moh:
             commands.append(PlayMusic(node=call.node, uuid=call.uuid, source=moh))

@@ -8,7 +8,7 @@ the call is over.
 
 from __future__ import annotations
 
-from fsrouter.core.commands import Command, RecordWrapUp, WrapUpRecord
+from fsrouter.core.commands import AgentStateRecord, Command, RecordWrapUp, WrapUpRecord
 from fsrouter.core.events import AgentAction, AgentControl, AgentRegistration
 from fsrouter.core.lifecycle import AGENT_TRANSITIONS, AgentState, AgentTrigger, advance
 from fsrouter.core.model import Agent, Call
@@ -92,6 +92,29 @@ class Presence:
             agent.ready_at = now
             agent.no_answer_count = 0
         return self.change(agent, trigger, now, f"{event.action} from {event.source}")
+
+    def restore(self, last_states: tuple[AgentStateRecord, ...], now: float) -> list[Command]:
+        """Agents come back in the presence they last had, not the rules file's starting one.
+
+        Otherwise a restart would offer calls to an agent on break or logged out, and drop one who logged in.
+        Each change is an action from ``restart``, recorded like an operator's; an agent already in its last
+        presence gets no action and no new record. Every logged-in state counts as logged in: registration is a
+        flag, not a state. Agents gone from the rules are skipped; agents whose last record is their removal by
+        a reload (added back while fsrouter was down) keep the file's presence."""
+        commands: list[Command] = []
+        for last in last_states:
+            agent = self._book.agents.get(last.agent)
+            if agent is None or last.reason == REMOVED_FROM_RULES:
+                continue
+            was_logged_out = last.state == AgentState.LOGGED_OUT.value
+            actions: list[AgentAction] = []
+            if was_logged_out != (agent.state is AgentState.LOGGED_OUT):
+                actions.append(AgentAction.LOGOUT if was_logged_out else AgentAction.LOGIN)
+            if last.state == AgentState.BREAK.value:
+                actions.append(AgentAction.BREAK)
+            for action in actions:
+                commands += self.on_control(AgentControl(agent_id=last.agent, action=action, source="restart"), now)
+        return commands
 
     def take_agents(self, rules: Rules, now: float) -> list[Command]:
         """Adopt the agents ``rules`` declare: new ones start in their declared presence, known ones keep their

@@ -19,6 +19,10 @@ audit found answered, it answers it (``offers.py``); a hang-up does not end as a
 last audit found bridged, the caller talked (``callers.py``). An answer or bridge reported by the audit stays
 true while its channels live, so no time rule applies to it.
 
+Restart recovery: the calls the previous process left (``CallsRestored``) that no caller's park takes back each
+get their one record (``core/recovery.py``): at the first look at their node if it no longer has them, else at
+their hang-up.
+
 There is no "stuck agent" heal because no agent can be stuck on its own: an agent is RESERVED only while its
 ``ringing`` legs are offers the router tracks, and ON_CALL only while the call in ``call_uuid`` is tracked with
 it as its agent; every path that ends an offer or a call frees its agent. A stuck agent is a stuck offer or
@@ -30,9 +34,10 @@ from __future__ import annotations
 import math
 
 from fsrouter.core.causes import LOST_WHILE_DISCONNECTED, MISSED_HANGUP
-from fsrouter.core.commands import Answer, CallOutcome, Command, Kill
-from fsrouter.core.events import ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
+from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, RecordCall, WaitingCall
+from fsrouter.core.events import CallsRestored, ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
 from fsrouter.core.lifecycle import CallState
+from fsrouter.core.recovery import ENDED_WHILE_AWAY, record_of_unwatched_call
 from fsrouter.core.routing.book import Book, Heal
 from fsrouter.core.routing.callers import Callers
 from fsrouter.core.routing.offers import Offers
@@ -79,7 +84,35 @@ class Reconciler:
                 commands.append(Answer(node=call.node, uuid=call.uuid))  # the first answer may have been lost
         for unheard in self._answers_unheard(event.node, event.answered_uuids):
             commands += self._callers.on_answered(unheard.channel, now)
-        return commands
+        away = [call for call in book.restored.values() if call.node == event.node and call.uuid not in live]
+        return commands + [self._unwatched_call_over(call, now, ENDED_WHILE_AWAY) for call in away]
+
+    def on_calls_restored(self, event: CallsRestored) -> list[Command]:
+        """Remember the calls the previous process left, until a park takes one back or it ends (docstring)."""
+        book = self._book
+        book.restored = {call.uuid: call for call in event.calls}
+        book.restored_offers = {uuid: [] for uuid in book.restored}
+        for offer in event.offers:
+            book.restored_offers.setdefault(offer.call_uuid, []).append(offer)
+        return []
+
+    def on_unwatched_hangup(self, event: ChannelHungUp, now: float) -> list[Command]:
+        """A call the previous process left, and no park took back (it was talking), hung up: its record."""
+        call = self._book.restored.get(event.uuid)
+        return [] if call is None else [self._unwatched_call_over(call, now, event.cause)]
+
+    def _unwatched_call_over(self, call: WaitingCall, now: float, cause: str) -> RecordCall:
+        del self._book.restored[call.uuid]
+        record = record_of_unwatched_call(
+            uuid=call.uuid,
+            node=call.node,
+            queue=call.queue,
+            entered_at=call.entered_at,
+            offers=self._book.restored_offers.pop(call.uuid, []),
+            ended_at=now,
+            cause=cause,
+        )
+        return RecordCall(record=record)
 
     def _node_restarted(self, node: str, now: float) -> list[Command]:
         """FreeSWITCH restarted (a new core uuid): none of the node's channels exist any more, and the calls end

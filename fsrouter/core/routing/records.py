@@ -19,6 +19,7 @@ from fsrouter.core.explain import Trace, treatment_trace
 from fsrouter.core.lifecycle import AgentState, CallState
 from fsrouter.core.model import Agent, Call, Offer
 from fsrouter.core.routing.book import Book
+from fsrouter.core.rules import Rules
 from fsrouter.core.snapshot import AgentView, CallView, QueueView, Snapshot
 
 #: states in which a call still waits for an agent (an offer may be ringing, or the bridge be on its way)
@@ -100,6 +101,25 @@ class Records:
             heals=dict(book.heals),
             overflows=dict(book.overflows),
         )
+
+    def reload_diff(self, new: Rules) -> dict[str, object]:
+        """What swapping in ``new`` would change, and what it does to the calls in flight (for the reload's log
+        line and ``fsrouter reload --dry-run``)."""
+        old = self._book.rules
+        old_agents = {agent.id: agent for agent in old.agents}
+        new_agents = {agent.id: agent for agent in new.agents}
+        removed_queues = sorted(set(old.queues) - set(new.queues))
+        kept = set(old.queues) & set(new.queues)
+        return {
+            "queues_added": sorted(set(new.queues) - set(old.queues)),
+            "queues_removed": removed_queues,
+            "queues_changed": sorted(q for q in kept if old.queues[q] != new.queues[q]),
+            "agents_added": sorted(set(new_agents) - set(old_agents)),
+            "agents_removed": sorted(set(old_agents) - set(new_agents)),
+            "agents_changed": sorted(a for a in set(old_agents) & set(new_agents) if old_agents[a] != new_agents[a]),
+            "calls_in_removed_queues": sorted(c.uuid for c in self._book.calls.values() if c.queue in removed_queues),
+            "calls_policy": "calls keep their place and entry time; calls in removed queues stay until served",
+        }
 
     def _queue_view(self, name: str) -> QueueView:
         book = self._book

@@ -33,6 +33,7 @@ from fsrouter.core.events import (
     AgentControl,
     AgentRegistration,
     CallParked,
+    CallsRestored,
     ChannelAnswered,
     ChannelBridged,
     ChannelHungUp,
@@ -115,6 +116,10 @@ class Router:
         """
         return self._take_rules(rules, now) + self._dispatcher.dispatch(now)
 
+    def reload_diff(self, new: Rules) -> dict[str, object]:
+        """What ``load_rules(new)`` would change (``records.Records.reload_diff``); nothing is changed."""
+        return self._records.reload_diff(new)
+
     def snapshot(self, now: float) -> Snapshot:
         """An immutable picture of queues, agents and calls for metrics and ``fsrouter status``."""
         return self._records.snapshot(now)
@@ -180,7 +185,7 @@ class Router:
             case HoldChanged():
                 return self._callers.on_hold_changed(event, now)
             case ChannelHungUp():
-                return self._callers.on_hangup(event, now)
+                return self._callers.on_hangup(event, now) + self._reconciler.on_unwatched_hangup(event, now)
             case CommandFailed() if event.command is FailedCommand.ANSWER:
                 return self._callers.on_answer_failed(event, now)
             case CommandFailed():
@@ -203,6 +208,8 @@ class Router:
             case ReleaseAgentLegs():
                 self._book.offering_stopped = True
                 return self._offers.release_all(now)
+            case CallsRestored():
+                return self._reconciler.on_calls_restored(event) + self._presence.restore(event.agent_states, now)
             case _:
                 assert_never(event)
 
