@@ -26,7 +26,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter,
 
 from fsrouter.core import geo
 from fsrouter.core.rule_keys import DeclaredKey, declared_keys
-from fsrouter.core.rules import AgentConfig, QueueConfig, Route
+from fsrouter.core.rules import AgentConfig, QueueConfig, Route, RouteAction
 from fsrouter.core.strategies import STRATEGIES
 
 __all__ = [
@@ -52,7 +52,7 @@ TOP_KEYS = (
     "agents",
     "routes",
 )
-ROUTE_ACTIONS = ("queue", "closed", "transfer", "reject", "overflow")
+ROUTE_ACTIONS = tuple(action.value for action in RouteAction)
 CALENDAR_KEYS = ("timezone", "hours", "holidays", "closed_dates")
 VIP_KEYS = ("priority", "numbers")
 CONDITION_KEYS = (

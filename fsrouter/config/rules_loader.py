@@ -71,7 +71,7 @@ from fsrouter.core.conditions import (
     VipList,
 )
 from fsrouter.core.rule_keys import DeclaredKey, declared_keys
-from fsrouter.core.rules import AgentConfig, EscalationStep, QueueConfig, Route, Rules
+from fsrouter.core.rules import AgentConfig, EscalationStep, QueueConfig, Route, RouteAction, Rules
 from fsrouter.core.strategies import STRATEGIES
 from fsrouter.errors import ConfigError, RuleError
 
@@ -868,7 +868,9 @@ class _RulesBuilder:
         if "when" in body:
             condition = self.condition_list(body["when"], body.value_lines["when"], f"{label} when", depth=0)
         values = self.declared(route_class, body, label) or {}
-        return route_class(label=label, condition=condition, action=action, target=target, line=line, **values)
+        return route_class(
+            label=label, condition=condition, action=RouteAction(action), target=target, line=line, **values
+        )
 
     def condition_list(self, value: object, line: int, what: str, *, depth: int) -> Condition:
         """A mapping (each key one condition) or a list of mappings: all of them must hold."""

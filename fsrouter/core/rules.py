@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from types import MappingProxyType
 
 from fsrouter.core.calendars import Calendar
@@ -175,6 +176,17 @@ class AgentConfig:
         return tail.split("@", 1)[0]
 
 
+class RouteAction(StrEnum):
+    """What a route does with a new caller: the action key of a ``routes:`` entry. A decision
+    (``RouteDecision.action``) is never ``overflow``: an overflow route becomes ``queue`` or ``transfer``."""
+
+    QUEUE = "queue"
+    CLOSED = "closed"
+    TRANSFER = "transfer"
+    REJECT = "reject"
+    OVERFLOW = "overflow"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Route:
     """One entry of ``routes:``: when ``condition`` matches, do ``action`` with ``target``.
@@ -186,7 +198,7 @@ class Route:
 
     label: str
     condition: Condition = ALWAYS_TRUE
-    action: str = "queue"
+    action: RouteAction = RouteAction.QUEUE
     target: str = ""
     priority: int = rule_key(
         0,
@@ -211,10 +223,11 @@ class RouteDecision:
     ``action`` is ``queue``, ``closed`` (play ``announcement`` then hang up), ``transfer`` (to
     ``destination``) or ``reject``. ``rule`` says which rule decided, for logs and ``fsrouter explain``.
     ``unknown_queue`` is the ``fsrouter_queue`` the dialplan asked for when no such queue exists, so the
-    router can log and count it; ``overflowed`` marks an ``overflow:`` route (outcome ``overflowed``).
+    router can log and count it. An ``overflow:`` route to an extension is a ``transfer`` (outcome
+    ``overflowed``), to a queue a ``queue``.
     """
 
-    action: str
+    action: RouteAction
     queue: str = ""
     priority: int = 0
     skills: Mapping[str, int] = field(default_factory=_frozen_empty)
@@ -222,7 +235,6 @@ class RouteDecision:
     announcement: str = ""
     rule: str = ""
     unknown_queue: str = ""
-    overflowed: bool = False
     #: the route's dedicated agent (``fixed`` strategy)
     agent: str = ""
 
@@ -283,7 +295,7 @@ class Rules:
         if route is not None:
             decision = self._apply(route)
         elif requested and not unknown:
-            decision = RouteDecision(action="queue", queue=requested, rule=f"fsrouter_queue '{requested}'")
+            decision = RouteDecision(action=RouteAction.QUEUE, queue=requested, rule=f"fsrouter_queue '{requested}'")
         else:
             decision = self._default_decision()
         if unknown:
@@ -292,7 +304,7 @@ class Rules:
                 rule=f"{decision.rule}; unknown queue '{unknown}' → {'routes' if route else 'default'}",
                 unknown_queue=unknown,
             )
-        if decision.action != "queue":
+        if decision.action is not RouteAction.QUEUE:
             return decision
         return self._check_open(
             replace(
@@ -304,32 +316,30 @@ class Rules:
         )
 
     def _apply(self, route: Route) -> RouteDecision:
-        if route.action == "queue" or (route.action == "overflow" and route.target in self.queues):
+        if route.action is RouteAction.QUEUE or (route.action is RouteAction.OVERFLOW and route.target in self.queues):
             return RouteDecision(
-                action="queue",
+                action=RouteAction.QUEUE,
                 queue=route.target,
                 priority=route.priority,
                 skills=route.skills,
                 rule=route.label,
-                overflowed=route.action == "overflow",
                 agent=route.agent,
             )
-        if route.action == "closed":
-            return RouteDecision(action="closed", announcement=route.target, rule=route.label)
-        if route.action in ("transfer", "overflow"):
+        if route.action is RouteAction.CLOSED:
+            return RouteDecision(action=RouteAction.CLOSED, announcement=route.target, rule=route.label)
+        if route.action in (RouteAction.TRANSFER, RouteAction.OVERFLOW):
             return RouteDecision(
-                action="transfer",
+                action=RouteAction.TRANSFER,
                 destination=route.target,
                 rule=route.label,
-                overflowed=route.action == "overflow",
             )
-        return RouteDecision(action="reject", rule=route.label)
+        return RouteDecision(action=RouteAction.REJECT, rule=route.label)
 
     def _default_decision(self) -> RouteDecision:
         queue = self.queue_for(self.default_queue)
         if queue is None:
-            return RouteDecision(action="reject", rule="no queue configured")
-        return RouteDecision(action="queue", queue=queue, rule="default queue")
+            return RouteDecision(action=RouteAction.REJECT, rule="no queue configured")
+        return RouteDecision(action=RouteAction.QUEUE, queue=queue, rule="default queue")
 
     def _priority(self, route_priority: int, facts: Facts) -> int:
         """The highest of the route's, the dialplan's (``fsrouter_priority``) and any matching VIP list's."""
@@ -345,7 +355,7 @@ class Rules:
         if not queue.calendar or self.calendars[queue.calendar].is_open(now):
             return decision
         return RouteDecision(
-            action="closed",
+            action=RouteAction.CLOSED,
             queue=queue.name,
             announcement=queue.closed_message,
             rule=f"{decision.rule}; queue '{queue.name}' closed (calendar '{queue.calendar}')",

@@ -146,10 +146,10 @@ def test_other_actions_reject_transfer_and_closed() -> None:
     )
 
 
-def test_an_overflow_route_to_a_queue_is_queued_and_marked() -> None:
+def test_an_overflow_route_to_a_queue_is_queued_there() -> None:
     decision = classify(caller="anonymous", destination="3009")
 
-    assert (decision.action, decision.queue, decision.overflowed) == ("queue", "sales", True)
+    assert (decision.action, decision.queue) == ("queue", "sales")
 
 
 def test_the_requested_queue_is_used_when_no_route_matches() -> None:

@@ -16,7 +16,7 @@ from fsrouter.core.routing.book import Book, Heal
 from fsrouter.core.routing.offers import Offers
 from fsrouter.core.routing.presence import Presence
 from fsrouter.core.routing.records import QUEUED, Records
-from fsrouter.core.rules import CallInfo, QueueConfig
+from fsrouter.core.rules import CallInfo, QueueConfig, RouteAction
 from fsrouter.core.snapshot import HealKind
 
 
@@ -61,7 +61,7 @@ class Callers:
             answered=event.answered,
         )
         commands: list[Command] = [] if event.answered else [Answer(node=event.node, uuid=event.uuid)]
-        if decision.action != "queue" or decision.queue not in book.rules.queues:
+        if decision.action is not RouteAction.QUEUE or decision.queue not in book.rules.queues:
             return commands + self._divert(call, decision.action, decision.destination, decision.announcement, now)
         admitted, treatment = self._admit(call, now)
         commands += treatment
@@ -75,13 +75,15 @@ class Callers:
             commands.append(PlayMusic(node=call.node, uuid=call.uuid, source=moh))
         return commands
 
-    def _divert(self, call: Call, action: str, destination: str, announcement: str, now: float) -> list[Command]:
+    def _divert(
+        self, call: Call, action: RouteAction, destination: str, announcement: str, now: float
+    ) -> list[Command]:
         """Closed-hours, transfer and reject decisions: the call never waits, and still gets its one record."""
-        if action == "closed":
+        if action is RouteAction.CLOSED:
             target = f"playback:{announcement},hangup:NORMAL_CLEARING" if announcement else "hangup:NORMAL_CLEARING"
             treatment: Command = Transfer(node=call.node, uuid=call.uuid, destination=target, dialplan="inline")
             outcome = CallOutcome.CLOSED
-        elif action == "transfer" and destination:
+        elif action is RouteAction.TRANSFER and destination:
             treatment = Transfer(node=call.node, uuid=call.uuid, destination=destination)
             outcome = CallOutcome.OVERFLOWED
         else:
@@ -106,7 +108,7 @@ class Callers:
             overflow = queue.overflow if (full or queue.when_no_agents == "overflow") else ""
             if not overflow or overflow in tried:
                 commands += self._records.treatment("rejected", call, queue.name, "", reason, now)
-                return False, commands + self._divert(call, "reject", "", "", now)
+                return False, commands + self._divert(call, RouteAction.REJECT, "", "", now)
             commands += self._overflow(call, overflow, reason, now)
             if call.queue != overflow:
                 return False, commands
@@ -153,7 +155,7 @@ class Callers:
                 commands.append(PlayMusic(node=call.node, uuid=call.uuid, source=moh))
             return commands
         if call.uuid not in book.calls:  # a new caller that never waited
-            return commands + self._divert(call, "transfer", target, "", now)
+            return commands + self._divert(call, RouteAction.TRANSFER, target, "", now)
         commands.append(Transfer(node=call.node, uuid=call.uuid, destination=target))
         return commands + self.leave(call, CallOutcome.OVERFLOWED, now, reason)
 
