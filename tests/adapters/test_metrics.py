@@ -293,15 +293,6 @@ def test_snapshot_gauges_show_the_router_as_it_is_at_scrape_time(scene_and_metri
     assert scene.value("fsrouter_build_info", version=__version__, python=platform.python_version()) == 1
 
 
-def test_the_esl_adapter_can_report_a_link_before_the_router_knows(scene_and_metrics: tuple[Scene, Metrics]) -> None:
-    scene, metrics = scene_and_metrics
-    metrics.node_connected("fs1", False)
-    metrics.node_connected("fs3", True)
-
-    assert scene.value("fsrouter_esl_connected", node="fs1") == 0
-    assert scene.value("fsrouter_esl_connected", node="fs3") == 1
-
-
 def test_reconciliation_heals_are_a_counter_by_kind_that_starts_at_zero_for_every_kind(
     scene_and_metrics: tuple[Scene, Metrics],
 ) -> None:
