@@ -291,8 +291,6 @@ class EslNode:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.heartbeat_timeout = heartbeat_timeout
-        self.untranslated_events = 0
-        """Events FreeSWITCH sent that mean nothing to the router (or were malformed)."""
         self._connection: _Connection | None = None
         self._keeper: gevent.Greenlet | None = None
         self._stopping = gevent.event.Event()
@@ -616,7 +614,6 @@ class EslNode:
             if name in ADAPTER_EVENTS:
                 self._count_event("tracked")
             elif name != "HEARTBEAT":
-                self.untranslated_events += 1
                 self._count_event("ignored")
             return
         self._count_event("translated")
