@@ -324,12 +324,13 @@ def test_reloads_and_esl_events_are_counted_by_kind(scene_and_metrics: tuple[Sce
     metrics.rules_reload(ok=True)
     metrics.rules_reload(ok=False)
     metrics.rules_reload(ok=False)
-    for kind in ("translated", "translated", "ignored"):
+    for kind in ("translated", "translated", "ignored", "malformed"):
         metrics.esl_event(kind)
 
     assert scene.value("fsrouter_rules_reloads_total", result="success") == 1
     assert scene.value("fsrouter_rules_reloads_total", result="failure") == 2
     assert scene.value("fsrouter_esl_events_total", kind="translated") == 2
+    assert scene.value("fsrouter_esl_events_total", kind="malformed") == 1
     with pytest.raises(ValueError):
         metrics.esl_event("call-1234")  # an unbounded label value is refused
 
