@@ -193,15 +193,19 @@ class CallModel:
         if channel.answer_state == "answered":
             return
         self._pre_answer(channel)
-        channel.add_variables(profiles.CALLER_VARIABLES["answer"])
-        channel.mark("Channel-Answered-Time")
-        channel.answer_state = "answered"
-        self._emit("CHANNEL_ANSWER", channel)
-        self._set_callstate(channel, "ACTIVE")
+        self._answer(channel, profiles.CALLER_VARIABLES["answer"])
         record = self.calls.get(channel.uuid)
         if record is not None:
             record.answered_at = time.monotonic()
             record.state = "answered"
+
+    def _answer(self, channel: Channel, variables: dict[str, str]) -> None:
+        """CHANNEL_ANSWER with ``variables`` added, then the call state ACTIVE."""
+        channel.add_variables(variables)
+        channel.mark("Channel-Answered-Time")
+        channel.answer_state = "answered"
+        self._emit("CHANNEL_ANSWER", channel)
+        self._set_callstate(channel, "ACTIVE")
 
     def _mark_hangup(self, channel: Channel, cause: str) -> None:
         q850, sip_status = HANGUP_CAUSES.get(cause, ("0", "500"))
@@ -616,11 +620,7 @@ class CallModel:
     def _answer_agent(self, originate: _Originate) -> None:
         leg = originate.leg
         leg.has_media = True
-        leg.add_variables(profiles.AGENT_VARIABLES["answer"])
-        leg.mark("Channel-Answered-Time")
-        leg.answer_state = "answered"
-        self._emit("CHANNEL_ANSWER", leg)
-        self._set_callstate(leg, "ACTIVE")
+        self._answer(leg, profiles.AGENT_VARIABLES["answer"])
         self.agent_legs[leg.uuid].answered_at = time.monotonic()
         if self.job_delay > 0 and not self._wait(originate, self.job_delay):
             if originate.kill_cause is not None:
