@@ -46,10 +46,11 @@ from fsrouter.adapters.esl_translate import (
     AGENT_LEG_TAG,
     SUBSCRIBED_EVENTS,
     SUBSCRIBED_NAMES,
+    Malformed,
     encode,
     is_marked_for_fsrouter,
     reply_error,
-    translate,
+    translate_or_malformed,
 )
 from fsrouter.core.commands import EslCommand, Kill, Originate
 from fsrouter.core.events import CallParked, ChannelsAudited, Event, NodeDown, NodeUp
@@ -98,16 +99,32 @@ def parse_plain_event(data: str) -> tuple[dict[str, str], str]:
     return headers, body if "Content-Length" in headers else ""
 
 
+class _MalformedFrame(Exception):
+    """A frame whose headers cannot be read: no ``Content-Type``, or a ``Content-Length`` that is not a number."""
+
+
 class _Connection(InboundESL):  # type: ignore[misc]
-    """greenswitch's inbound client with its bugs worked around; one instance per TCP connection."""
+    """greenswitch's inbound client with its bugs worked around; one instance per TCP connection.
+
+    ``on_malformed`` is called for each frame or event it cannot read."""
 
     _commands_sent: list[gevent.event.AsyncResult]
 
-    def __init__(self, host: str, port: int, password: str, *, connect_timeout: float, command_timeout: float):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        password: str,
+        *,
+        connect_timeout: float,
+        command_timeout: float,
+        on_malformed: Callable[[], None],
+    ):
         self._reading = True
         super().__init__(host, port, password, timeout=connect_timeout)
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
+        self._on_malformed = on_malformed
         self.lost = gevent.event.Event()
         self._send_lock = gevent.lock.Semaphore()
 
@@ -146,8 +163,12 @@ class _Connection(InboundESL):  # type: ignore[misc]
         """greenswitch's reader, plus what it forgets when the connection ends."""
         try:
             super().receive_events()
+        except _MalformedFrame as error:
+            # Where the next frame starts is unknown now: only a new connection is in step again.
+            self._on_malformed()
+            logger.warning("ESL %s:%s: unreadable frame, dropping the connection: %s", self.host, self.port, error)
         except Exception:
-            logger.warning("ESL %s:%s: unreadable frame or connection lost mid-frame", self.host, self.port)
+            logger.warning("ESL %s:%s: connection lost mid-frame", self.host, self.port)
         finally:
             self._reading = False
             self.connected = False
@@ -157,12 +178,22 @@ class _Connection(InboundESL):  # type: ignore[misc]
             self.lost.set()
 
     def handle_event(self, event: ESLEvent) -> None:
-        """Parse plain events ourselves (see ``parse_plain_event``); leave the other frames to greenswitch."""
-        if event.headers.get("Content-Type") != "text/event-plain":
+        """Parse plain events ourselves (see ``parse_plain_event``); leave the other frames to greenswitch.
+
+        Raises _MalformedFrame for a frame whose headers cannot be read; a plain event without an
+        ``Event-Name`` is counted malformed and dropped (no handler could take it)."""
+        content_type = event.headers.get("Content-Type")
+        length = event.headers.get("Content-Length", "0")
+        if content_type is None or not (length.isascii() and length.isdigit()):
+            raise _MalformedFrame(f"frame headers {event.headers!r}"[:200])
+        if content_type != "text/event-plain":
             super().handle_event(event)
             return
-        data = self._read_socket(self.sock_file, int(event.headers["Content-Length"]))
-        event.headers, event.body = parse_plain_event(data)
+        event.headers, event.body = parse_plain_event(self._read_socket(self.sock_file, int(length)))
+        if "Event-Name" not in event.headers:
+            self._on_malformed()
+            logger.warning("ESL %s:%s: event without Event-Name dropped", self.host, self.port)
+            return
         self._esl_event_queue.put(event)
 
     @staticmethod
@@ -281,7 +312,8 @@ class EslNode:
         self.port = port
         self._password = password
         self._on_event = on_event
-        #: told "translated", "tracked" or "ignored" for every event received (the daemon counts them in metrics)
+        #: told "translated", "tracked", "ignored" or "malformed" for every event received but HEARTBEAT, and
+        #: "malformed" for every frame that cannot be read (the daemon counts them in metrics)
         self._count_event = count_event
         self._on_command_written = on_command_written
         self._on_command_dropped = on_command_dropped
@@ -291,8 +323,6 @@ class EslNode:
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self.heartbeat_timeout = heartbeat_timeout
-        self.untranslated_events = 0
-        """Events FreeSWITCH sent that mean nothing to the router (or were malformed)."""
         self._connection: _Connection | None = None
         self._keeper: gevent.Greenlet | None = None
         self._stopping = gevent.event.Event()
@@ -475,6 +505,7 @@ class EslNode:
                 self._password,
                 connect_timeout=self.connect_timeout,
                 command_timeout=self.command_timeout,
+                on_malformed=lambda: self._count_event("malformed"),
             )
             try:
                 self._connect(connection)
@@ -610,13 +641,16 @@ class EslNode:
         released = self._gate.observe(event.headers, event.body)
         if released is not None:
             self.send(released)
-        translated = translate(event.headers, event.body, self.name)
+        translated = translate_or_malformed(event.headers, event.body, self.name)
+        if isinstance(translated, Malformed):
+            logger.warning("ESL node %s: malformed %s: %s", self.name, event.headers["Event-Name"], translated.reason)
+            self._count_event("malformed")
+            return
         if translated is None:
             name = event.headers.get("Event-Name")
             if name in ADAPTER_EVENTS:
                 self._count_event("tracked")
             elif name != "HEARTBEAT":
-                self.untranslated_events += 1
                 self._count_event("ignored")
             return
         self._count_event("translated")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic, Transfer
 from fsrouter.core.events import (
@@ -91,18 +92,33 @@ def reply_error(reply_text: str) -> str | None:
     return None
 
 
-def translate(headers: Mapping[str, str], body: str, node: str) -> Event | None:
-    """The core event one FreeSWITCH event means, or None when the router has no use for it.
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """An event the router would act on but cannot read: a header it needs is missing or has a bad value."""
 
-    Never raises: malformed or unexpected input gives None and the caller counts it.
+    reason: str
+
+
+def translate(headers: Mapping[str, str], body: str, node: str) -> Event | None:
+    """The core event one FreeSWITCH event means, or None when the router has no use for it or it is malformed.
+
+    Never raises. ``translate_or_malformed`` tells the two kinds of None apart.
     """
-    try:
-        translator = _TRANSLATORS.get(headers.get("Event-Name", ""))
-        if translator is None:
-            return None
-        return translator(headers, body, node)
-    except (KeyError, ValueError):
+    translated = translate_or_malformed(headers, body, node)
+    return None if isinstance(translated, Malformed) else translated
+
+
+def translate_or_malformed(headers: Mapping[str, str], body: str, node: str) -> Event | Malformed | None:
+    """Like ``translate``, but a malformed event gives ``Malformed`` instead of None."""
+    translator = _TRANSLATORS.get(headers.get("Event-Name", ""))
+    if translator is None:
         return None
+    try:
+        return translator(headers, body, node)
+    except KeyError as error:
+        return Malformed(f"no {error} header")
+    except ValueError as error:
+        return Malformed(str(error))
 
 
 def _call_parked(headers: Mapping[str, str], _body: str, node: str) -> Event | None:

@@ -80,7 +80,6 @@ class Metrics:
         self._registry = registry
         self._kpi = kpi
         self._agent_labels = agent_labels
-        self._nodes: dict[str, bool] = {}
         agent = ("agent",) if agent_labels else ()
         self._calls = Counter(
             "fsrouter_calls_total",
@@ -131,7 +130,7 @@ class Metrics:
             self._reloads.labels(result)
         for kind in ESL_EVENT_KINDS:
             self._esl_events.labels(kind)
-        registry.register(_SnapshotCollector(snapshot, kpi, self._nodes, build_version))
+        registry.register(_SnapshotCollector(snapshot, kpi, build_version))
 
     # ------------------------------------------------------------------ daemon calls
 
@@ -184,10 +183,6 @@ class Metrics:
             self._wrapup.labels(wrapup.queue).observe(wrapup.seconds)
             self._kpi.record_wrapup(wrapup)
 
-    def node_connected(self, node: str, connected: bool) -> None:
-        """The ESL adapter's word on a node's link; it overrides the snapshot's (which lags by one event)."""
-        self._nodes[node] = connected
-
     def rules_reload(self, ok: bool) -> None:
         self._reloads.labels("success" if ok else "failure").inc()
 
@@ -232,12 +227,9 @@ class Metrics:
 class _SnapshotCollector(Collector):
     """Gauges computed at scrape time from the router's snapshot and the KPI windows (no state kept)."""
 
-    def __init__(
-        self, snapshot: Callable[[], Snapshot], kpi: KpiTracker, nodes: dict[str, bool], build_version: str
-    ) -> None:
+    def __init__(self, snapshot: Callable[[], Snapshot], kpi: KpiTracker, build_version: str) -> None:
         self._snapshot = snapshot
         self._kpi = kpi
-        self._nodes = nodes
         self._build_version = build_version
 
     def collect(self) -> Iterator[Metric]:
@@ -349,7 +341,7 @@ class _SnapshotCollector(Collector):
 
     def _process_gauges(self, snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
         connected = _gauge("fsrouter_esl_connected", "1 while the ESL link to the node is up.", "node")
-        for node, up in sorted({**snapshot.nodes, **self._nodes}.items()):
+        for node, up in sorted(snapshot.nodes.items()):
             connected.add_metric((node,), 1.0 if up else 0.0)
         rules = _gauge("fsrouter_rules_info", "The rules version in force (value always 1).", "version")
         rules.add_metric((snapshot.rules_version,), 1.0)
@@ -364,7 +356,6 @@ class _SnapshotCollector(Collector):
         build = _gauge("fsrouter_build_info", "fsrouter build (value always 1).", "version", "python")
         build.add_metric((self._build_version, platform.python_version()), 1.0)
         yield from (connected, rules, loaded, draining, build)
-
 
     @staticmethod
     def _heals(snapshot: Snapshot) -> CounterMetricFamily:

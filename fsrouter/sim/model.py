@@ -193,15 +193,19 @@ class CallModel:
         if channel.answer_state == "answered":
             return
         self._pre_answer(channel)
-        channel.add_variables(profiles.CALLER_VARIABLES["answer"])
-        channel.mark("Channel-Answered-Time")
-        channel.answer_state = "answered"
-        self._emit("CHANNEL_ANSWER", channel)
-        self._set_callstate(channel, "ACTIVE")
+        self._answer(channel, profiles.CALLER_VARIABLES["answer"])
         record = self.calls.get(channel.uuid)
         if record is not None:
             record.answered_at = time.monotonic()
             record.state = "answered"
+
+    def _answer(self, channel: Channel, variables: dict[str, str]) -> None:
+        """CHANNEL_ANSWER with ``variables`` added, then the call state ACTIVE."""
+        channel.add_variables(variables)
+        channel.mark("Channel-Answered-Time")
+        channel.answer_state = "answered"
+        self._emit("CHANNEL_ANSWER", channel)
+        self._set_callstate(channel, "ACTIVE")
 
     def _mark_hangup(self, channel: Channel, cause: str) -> None:
         q850, sip_status = HANGUP_CAUSES.get(cause, ("0", "500"))
@@ -216,18 +220,31 @@ class CallModel:
         )
         self._emit("CHANNEL_HANGUP", channel)
 
-    def _report_and_destroy(self, channel: Channel, on_complete: Callable[[], None] | None = None) -> None:
-        """CS_HANGUP .. CS_DESTROY of one leg (everything after its CHANNEL_HANGUP)."""
+    # A leg's end after its CHANNEL_HANGUP (_mark_hangup) is three steps, _hang_up, _report and _destroy, always
+    # in that order for one leg; the flows below only choose how two legs' steps interleave.
+
+    def _hang_up(self, channel: Channel) -> None:
+        """CS_HANGUP, then the call state HANGUP."""
         self._set_state(channel, "CS_HANGUP")
         self._set_callstate(channel, "HANGUP")
+
+    def _report(self, channel: Channel) -> None:
+        """CS_REPORTING, then CHANNEL_HANGUP_COMPLETE with the CDR variables."""
         self._set_state(channel, "CS_REPORTING")
         self._fill_cdr_variables(channel)
         self._emit("CHANNEL_HANGUP_COMPLETE", channel)
+
+    def _tear_down(self, channel: Channel, on_complete: Callable[[], None] | None = None) -> None:
+        """Everything after one leg's CHANNEL_HANGUP: its three steps, with ``on_complete`` (an originate's result)
+        run between CHANNEL_HANGUP_COMPLETE and CHANNEL_DESTROY."""
+        self._hang_up(channel)
+        self._report(channel)
         if on_complete is not None:
             on_complete()
         self._destroy(channel)
 
     def _destroy(self, channel: Channel) -> None:
+        """CHANNEL_DESTROY, then CS_DESTROY; the leg is forgotten."""
         self._emit("CHANNEL_DESTROY", channel)
         self._set_state(channel, "CS_DESTROY")
         self._forget(channel)
@@ -369,7 +386,7 @@ class CallModel:
         else:
             self._mark_hangup(channel, cause)
             self._unpark(channel)
-            self._report_and_destroy(channel)
+            self._tear_down(channel)
 
     def _hangup_bridged(self, hanging: Channel, cause: str) -> None:
         other = hanging.other
@@ -377,25 +394,13 @@ class CallModel:
         a_leg, b_leg = (hanging, other) if hanging.other_type == "originatee" else (other, hanging)
         self._mark_hangup(hanging, cause)
         self._mark_hangup(other, "NORMAL_CLEARING")
-        self._set_state(b_leg, "CS_HANGUP")
-        self._set_callstate(b_leg, "HANGUP")
-        self._set_state(b_leg, "CS_REPORTING")
-        self._fill_cdr_variables(b_leg)
-        self._emit("CHANNEL_HANGUP_COMPLETE", b_leg)
+        self._hang_up(b_leg)
+        self._report(b_leg)
         a_leg.variables.pop("bridge_to", None)
         a_leg.add_variables(profiles.CALLER_VARIABLES["unbridge"])
         a_leg.variables["bridge_hangup_cause"] = cause
-        self._emit(
-            "CHANNEL_UNBRIDGE",
-            a_leg,
-            leading=[("Bridge-A-Unique-ID", a_leg.uuid), ("Bridge-B-Unique-ID", b_leg.uuid)],
-        )
-        self._set_state(a_leg, "CS_HANGUP")
-        self._set_callstate(a_leg, "HANGUP")
-        self._set_state(a_leg, "CS_REPORTING")
-        self._fill_cdr_variables(a_leg)
-        self._emit("CHANNEL_HANGUP_COMPLETE", a_leg)
-        self._destroy(a_leg)
+        self._emit("CHANNEL_UNBRIDGE", a_leg, leading=self._bridge_headers(a_leg, b_leg))
+        self._tear_down(a_leg)
         b_leg.variables["bridge_hangup_cause"] = cause
         self._destroy(b_leg)
 
@@ -448,12 +453,7 @@ class CallModel:
         if a_leg.answer_state == "ringing":
             self._failed_bridge(a_leg, b_leg)
             return
-        for leg in (b_leg, a_leg):
-            self._unpark(leg)
-            self._set_state(leg, "CS_HIBERNATE")
-            self._set_state(leg, "CS_RESET")
-        self._set_state(a_leg, "CS_SOFT_EXECUTE")
-        self._set_state(b_leg, "CS_SOFT_EXECUTE")
+        self._take_for_bridge(b_leg, a_leg)
         for leg in (a_leg, b_leg):
             leg.variables.pop("uuid_bridge", None)
         self._execute(a_leg, "uuid_bridge", b_leg.uuid)
@@ -463,11 +463,7 @@ class CallModel:
             self._set_state(b_leg, "CS_CONSUME_MEDIA")
         bridged_at = a_leg.mark("Channel-Bridged-Time")
         b_leg.times["Channel-Bridged-Time"] = bridged_at
-        self._emit(
-            "CHANNEL_BRIDGE",
-            a_leg,
-            leading=[("Bridge-A-Unique-ID", a_leg.uuid), ("Bridge-B-Unique-ID", b_leg.uuid)],
-        )
+        self._emit("CHANNEL_BRIDGE", a_leg, leading=self._bridge_headers(a_leg, b_leg))
         self._set_state(b_leg, "CS_EXCHANGE_MEDIA")
         for caller_leg, agent_leg in ((a_leg, b_leg), (b_leg, a_leg)):
             record = self.calls.get(caller_leg.uuid)
@@ -490,25 +486,31 @@ class CallModel:
                 return True
         return False
 
+    def _take_for_bridge(self, first: Channel, second: Channel) -> None:
+        """What ``uuid_bridge`` does to both legs before bridging them: each leaves its application (CS_HIBERNATE,
+        CS_RESET), ``first`` first, then each goes to CS_SOFT_EXECUTE, ``second`` first."""
+        for leg in (first, second):
+            self._unpark(leg)
+            self._set_state(leg, "CS_HIBERNATE")
+            self._set_state(leg, "CS_RESET")
+        for leg in (second, first):
+            self._set_state(leg, "CS_SOFT_EXECUTE")
+
+    @staticmethod
+    def _bridge_headers(a_leg: Channel, b_leg: Channel) -> list[Header]:
+        return [("Bridge-A-Unique-ID", a_leg.uuid), ("Bridge-B-Unique-ID", b_leg.uuid)]
+
     def _failed_bridge(self, a_leg: Channel, b_leg: Channel) -> None:
         for record_uuid in (a_leg.uuid, b_leg.uuid):
             if record_uuid in self.calls:
                 self.calls[record_uuid].violations.append("bridged while unanswered")
-        for leg in (a_leg, b_leg):
-            self._unpark(leg)
-            self._set_state(leg, "CS_HIBERNATE")
-            self._set_state(leg, "CS_RESET")
-        self._set_state(b_leg, "CS_SOFT_EXECUTE")
-        self._set_state(a_leg, "CS_SOFT_EXECUTE")
+        self._take_for_bridge(a_leg, b_leg)
         self._mark_hangup(a_leg, "DESTINATION_OUT_OF_ORDER")
         self._mark_hangup(b_leg, "ORIGINATOR_CANCEL")
         for leg in (b_leg, a_leg):
-            self._set_state(leg, "CS_HANGUP")
-            self._set_callstate(leg, "HANGUP")
+            self._hang_up(leg)
         for leg in (a_leg, b_leg):
-            self._set_state(leg, "CS_REPORTING")
-            self._fill_cdr_variables(leg)
-            self._emit("CHANNEL_HANGUP_COMPLETE", leg)
+            self._report(leg)
         self._destroy(b_leg)
         self._destroy(a_leg)
 
@@ -613,16 +615,12 @@ class CallModel:
         self._mark_hangup(originate.leg, cause)
         if job_after_hangup:
             report()
-        self._report_and_destroy(originate.leg, None if job_after_hangup else report)
+        self._tear_down(originate.leg, None if job_after_hangup else report)
 
     def _answer_agent(self, originate: _Originate) -> None:
         leg = originate.leg
         leg.has_media = True
-        leg.add_variables(profiles.AGENT_VARIABLES["answer"])
-        leg.mark("Channel-Answered-Time")
-        leg.answer_state = "answered"
-        self._emit("CHANNEL_ANSWER", leg)
-        self._set_callstate(leg, "ACTIVE")
+        self._answer(leg, profiles.AGENT_VARIABLES["answer"])
         self.agent_legs[leg.uuid].answered_at = time.monotonic()
         if self.job_delay > 0 and not self._wait(originate, self.job_delay):
             if originate.kill_cause is not None:
@@ -692,17 +690,11 @@ class CallModel:
         for originate in list(self._originating.values()):
             originate.kill_cause = "vanished"
         self._originating.clear()
-        now = time.monotonic()
-        for uuid in list(self.channels):
-            for record in (self.calls.get(uuid), self.agent_legs.get(uuid)):
-                if record is not None:
-                    record.ended_at = now
-            if uuid in self.calls:
-                self.calls[uuid].state = "vanished"
-        self.channels.clear()
+        for channel in list(self.channels.values()):
+            self._forget(channel)
+            if channel.uuid in self.calls:
+                self.calls[channel.uuid].state = "vanished"
         self._parked.clear()
-        for agent in self.agents.values():
-            agent.live_legs.clear()
 
 
 def _answer_flow(model: CallModel, originate: _Originate) -> None:

@@ -85,29 +85,18 @@ class Subscription:
         return self.everything or bool(self.names) or bool(self.subclasses)
 
     def add(self, words: Sequence[str]) -> None:
-        custom = False
-        for word in words:
-            if custom:
-                self.subclasses.add(word)
-            elif word == "CUSTOM":
-                custom = True
-            elif word == "ALL":
-                self.everything = True
-            else:
-                self.names.add(word)
+        names, subclasses, everything = _event_words(words)
+        self.names |= names
+        self.subclasses |= subclasses
+        self.everything |= everything
 
     def remove(self, words: Sequence[str]) -> None:
-        custom = False
-        for word in words:
-            if custom:
-                self.subclasses.discard(word)
-            elif word == "CUSTOM":
-                custom = True
-            elif word == "ALL":
-                self.everything = False
-                self.names.clear()
-            else:
-                self.names.discard(word)
+        names, subclasses, everything = _event_words(words)
+        self.names -= names
+        self.subclasses -= subclasses
+        if everything:
+            self.everything = False
+            self.names.clear()
 
     def clear(self) -> None:
         self.everything = False
@@ -134,3 +123,13 @@ class Subscription:
             self.filters.clear()
             return
         self.filters = [f for f in self.filters if not (f.header == header and (value is None or f.value == value))]
+
+
+def _event_words(words: Sequence[str]) -> tuple[set[str], set[str], bool]:
+    """The event names of an event/nixevent command, its CUSTOM subclasses (every word after ``CUSTOM``), and
+    whether ``ALL`` is among the names."""
+    names, subclasses = list(words), []
+    if "CUSTOM" in names:
+        at = names.index("CUSTOM")
+        names, subclasses = names[:at], names[at + 1 :]
+    return set(names) - {"ALL"}, set(subclasses), "ALL" in names

@@ -13,7 +13,8 @@ import pytest
 from greenswitch.esl import ESLEvent
 
 from fsrouter.adapters.esl import EslNode, parse_plain_event
-from fsrouter.core.events import NodeUp, OriginateFailed
+from fsrouter.adapters.esl_translate import translate
+from fsrouter.core.events import ChannelAnswered, NodeDown, NodeUp, OriginateFailed
 from tests.adapters.esl_helpers import (
     EventRecorder,
     FakeConnection,
@@ -131,3 +132,86 @@ def test_busy_agent_recorded_stream_gives_originate_failed(fake_fs: FakeFreeSwit
     assert [e for e in events if isinstance(e, OriginateFailed)] == [
         OriginateFailed(node="fs1", leg_uuid="7c2a3fa6-f9ef-4b7f-ae80-cd4e9cd8652a", cause="USER_BUSY")
     ]
+
+
+# --- malformed input: counted as fsrouter_esl_events_total{kind="malformed"} ------------------------------------
+
+
+def wire(frame: Frame, **replaced_headers: str) -> bytes:
+    """A recorded frame as it came on the wire, with some outer headers replaced (``Content_Length=...``)."""
+    headers = frame.headers | {name.replace("_", "-"): value for name, value in replaced_headers.items()}
+    return "".join(f"{name}: {value}\n" for name, value in headers.items()).encode() + b"\n" + frame.body
+
+
+def corrupted(frame: Frame, header: bytes, damaged: bytes) -> Frame:
+    """``frame`` with one header name inside its event body damaged (same length: Content-Length stays right)."""
+    assert len(header) == len(damaged) and frame.body.count(header) == 1
+    return Frame(headers=frame.headers, body=frame.body.replace(header, damaged))
+
+
+class CountedNode:
+    """A started node whose counted event kinds (the ``count_event`` the daemon wires to the metric) are kept."""
+
+    def __init__(self, fake_fs: FakeFreeSwitch) -> None:
+        self.kinds: list[str] = []
+        self.recorder = EventRecorder()
+        self.node = EslNode(
+            "fs1",
+            "127.0.0.1",
+            fake_fs.port,
+            "ClueCon",
+            self.recorder,
+            backoff_initial=0.01,
+            count_event=self.kinds.append,
+        )
+        self.node.start()
+
+
+ANSWER = recorded_event("plain/bridge_answered.raw", "CHANNEL_ANSWER")
+ANSWERED = translate(ANSWER.event_headers, ANSWER.event_body, "fs1")
+FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+
+
+def test_a_frame_with_a_corrupted_content_length_is_counted_malformed_and_the_connection_restarts(
+    fake_fs: FakeFreeSwitch,
+) -> None:
+    assert isinstance(ANSWERED, ChannelAnswered)
+
+    def answer_on_the_next_connection(connection: FakeConnection) -> None:
+        if connection.number > 1:
+            connection.write(wire(ANSWER))
+
+    fake_fs.after_subscribe = answer_on_the_next_connection
+    counted = CountedNode(fake_fs)
+    try:
+        counted.recorder.wait_for_count(NodeUp, 1)
+        fake_fs.connections[0].write(wire(ANSWER, Content_Length=ANSWER.headers["Content-Length"][:-1] + "O"))
+        events = counted.recorder.wait_for(lambda got: ANSWERED in got)
+    finally:
+        counted.node.stop()
+
+    assert events == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP, ANSWERED]
+    assert counted.kinds == ["malformed", "translated"]
+
+
+@pytest.mark.parametrize(
+    ("header", "damaged"),
+    [
+        (b"\nUnique-ID: ", b"\nUnique-lD: "),  # translate rejects it: no channel uuid
+        (b"Event-Name: ", b"Event-Nane: "),  # no handler could take it
+    ],
+)
+def test_an_event_with_a_corrupted_header_is_counted_malformed_and_the_next_one_goes_through(
+    fake_fs: FakeFreeSwitch, header: bytes, damaged: bytes
+) -> None:
+    fake_fs.after_subscribe = lambda connection: connection.write(
+        wire(corrupted(ANSWER, header, damaged)) + wire(ANSWER)
+    )
+    counted = CountedNode(fake_fs)
+    try:
+        events = counted.recorder.wait_for(lambda got: ANSWERED in got)
+    finally:
+        counted.node.stop()
+
+    assert events == [FIRST_UP, ANSWERED]
+    assert counted.kinds == ["malformed", "translated"]

@@ -8,11 +8,13 @@ from fsrouter.adapters.esl_translate import (
     ADAPTER_EVENTS,
     SUBSCRIBED_EVENTS,
     SUBSCRIBED_NAMES,
+    Malformed,
     dialstring_value,
     encode,
     reply_error,
     switch_true,
     translate,
+    translate_or_malformed,
 )
 from fsrouter.core.commands import Answer, Bridge, Kill, Originate, PlayMusic, Transfer
 from fsrouter.core.events import (
@@ -228,25 +230,49 @@ def test_phone_feature_code_event_controls_the_agent() -> None:
     assert translate(headers, "", NODE) == AgentControl(agent_id="agent-1000", action="break", source="phone")
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        {},
-        {"Event-Name": "HEARTBEAT", "Core-UUID": "c"},
-        {"Event-Name": "CHANNEL_PARK", "variable_fsrouter_queue": "support"},  # no Unique-ID
-        {"Event-Name": "CHANNEL_ANSWER"},
-        {"Event-Name": "CHANNEL_BRIDGE", "Unique-ID": "a"},  # no other leg
-        {"Event-Name": "CHANNEL_HOLD"},
-        {"Event-Name": "CUSTOM", "Event-Subclass": "fsrouter::agent", "Agent": "a", "Action": "dance"},
-        {"Event-Name": "CUSTOM", "Event-Subclass": "fsrouter::agent"},
-        {"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register"},
-        {"Event-Name": "CUSTOM", "Event-Subclass": "callcenter::info"},
-        {"Event-Name": "BACKGROUND_JOB", "Job-Command": "originate"},
-        {"Event-Name": "CHANNEL_CREATE", "Unique-ID": "leg-1"},  # the ESL adapter's own (ADAPTER_EVENTS)
-    ],
-)
+NOT_FOR_US = [
+    {},
+    {"Event-Name": "HEARTBEAT", "Core-UUID": "c"},
+    {"Event-Name": "CUSTOM", "Event-Subclass": "fsrouter::agent", "Agent": "a", "Action": "dance"},
+    {"Event-Name": "CUSTOM", "Event-Subclass": "callcenter::info"},
+    {"Event-Name": "BACKGROUND_JOB", "Job-Command": "originate"},
+    {"Event-Name": "CHANNEL_CREATE", "Unique-ID": "leg-1"},  # the ESL adapter's own (ADAPTER_EVENTS)
+]
+MALFORMED = [
+    {"Event-Name": "CHANNEL_PARK", "variable_fsrouter_queue": "support"},  # no Unique-ID
+    {"Event-Name": "CHANNEL_ANSWER"},
+    {"Event-Name": "CHANNEL_BRIDGE", "Unique-ID": "a"},  # no other leg
+    {"Event-Name": "CHANNEL_HOLD"},
+    {"Event-Name": "CUSTOM", "Event-Subclass": "fsrouter::agent"},
+    {"Event-Name": "CUSTOM", "Event-Subclass": "sofia::register"},
+]
+
+
+@pytest.mark.parametrize("headers", NOT_FOR_US + MALFORMED)
 def test_unknown_or_malformed_events_give_none_without_raising(headers: dict[str, str]) -> None:
     assert translate(headers, "-ERR X", NODE) is None
+
+
+@pytest.mark.parametrize("headers", NOT_FOR_US)
+def test_events_the_router_has_no_use_for_are_not_malformed(headers: dict[str, str]) -> None:
+    assert translate_or_malformed(headers, "-ERR X", NODE) is None
+
+
+@pytest.mark.parametrize("headers", MALFORMED)
+def test_events_missing_a_header_the_router_needs_are_malformed(headers: dict[str, str]) -> None:
+    assert isinstance(translate_or_malformed(headers, "-ERR X", NODE), Malformed)
+
+
+def test_a_recorded_event_with_its_channel_uuid_header_corrupted_is_malformed() -> None:
+    answer = next(
+        frame
+        for frame in split_frames(fixture_bytes("plain/bridge_answered.raw"))
+        if frame.event_headers.get("Event-Name") == "CHANNEL_ANSWER"
+    )
+    headers = {name.replace("Unique-ID", "Unique-lD"): value for name, value in answer.event_headers.items()}
+
+    assert translate_or_malformed(headers, answer.event_body, NODE) == Malformed("no 'Unique-ID' header")
+    assert translate(headers, answer.event_body, NODE) is None
 
 
 def test_subscription_lists_every_event_the_translator_handles_and_those_the_adapter_tracks() -> None:

@@ -293,15 +293,6 @@ def test_snapshot_gauges_show_the_router_as_it_is_at_scrape_time(scene_and_metri
     assert scene.value("fsrouter_build_info", version=__version__, python=platform.python_version()) == 1
 
 
-def test_the_esl_adapter_can_report_a_link_before_the_router_knows(scene_and_metrics: tuple[Scene, Metrics]) -> None:
-    scene, metrics = scene_and_metrics
-    metrics.node_connected("fs1", False)
-    metrics.node_connected("fs3", True)
-
-    assert scene.value("fsrouter_esl_connected", node="fs1") == 0
-    assert scene.value("fsrouter_esl_connected", node="fs3") == 1
-
-
 def test_reconciliation_heals_are_a_counter_by_kind_that_starts_at_zero_for_every_kind(
     scene_and_metrics: tuple[Scene, Metrics],
 ) -> None:
@@ -333,12 +324,13 @@ def test_reloads_and_esl_events_are_counted_by_kind(scene_and_metrics: tuple[Sce
     metrics.rules_reload(ok=True)
     metrics.rules_reload(ok=False)
     metrics.rules_reload(ok=False)
-    for kind in ("translated", "translated", "ignored"):
+    for kind in ("translated", "translated", "ignored", "malformed"):
         metrics.esl_event(kind)
 
     assert scene.value("fsrouter_rules_reloads_total", result="success") == 1
     assert scene.value("fsrouter_rules_reloads_total", result="failure") == 2
     assert scene.value("fsrouter_esl_events_total", kind="translated") == 2
+    assert scene.value("fsrouter_esl_events_total", kind="malformed") == 1
     with pytest.raises(ValueError):
         metrics.esl_event("call-1234")  # an unbounded label value is refused
 
