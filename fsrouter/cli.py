@@ -170,7 +170,13 @@ def schema() -> None:
 
 @main.command()
 @click.option("--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C).")
-@click.option("--agents", type=int, default=6, show_default=True, help="Simulated agents.")
+@click.option(
+    "--agents",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Agents: the first N the rules declare, one simulated phone each (default: 6 of the demo rules' 20, "
+    "all of a --rules file's).",
+)
 @click.option("--callers-per-minute", type=float, default=30.0, show_default=True, help="Simulated call rate.")
 @click.option("--rules", type=click.Path(dir_okay=False), default=None, help="Rules file (default: demo rules).")
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (default: a temp file).")
