@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -316,9 +317,14 @@ def render_trace(trace: dict[str, Any]) -> str:
     return "\n".join([" ".join(plain), *nested])
 
 
+#: trace fields that are instants (epoch seconds), shown in local time
+_INSTANTS = frozenset({"at", "until"})
+
+
 def _trace_value(key: str, value: Any) -> str:
-    if key == "at" and isinstance(value, int | float):
-        return datetime.fromtimestamp(value).isoformat(timespec="milliseconds")
+    if key in _INSTANTS and isinstance(value, int | float):
+        shown = datetime.fromtimestamp(value).isoformat(timespec="seconds" if key == "until" else "milliseconds")
+        return shown if key == "at" else f"{shown} ({_from_now(value)})"
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, dict):
@@ -326,6 +332,12 @@ def _trace_value(key: str, value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(_trace_value(key, item) for item in value) or "-"
     return "-" if value is None or value == "" else str(value)
+
+
+def _from_now(instant: float) -> str:
+    """``in 12 s`` or ``12 s ago``, from this process's clock."""
+    seconds = round(instant - time.time())
+    return f"in {seconds} s" if seconds >= 0 else f"{-seconds} s ago"
 
 
 @main.command()

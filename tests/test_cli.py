@@ -6,8 +6,10 @@ import csv
 import io
 import json
 import os
+import re
 import time
 from dataclasses import fields
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -16,7 +18,7 @@ from click.testing import CliRunner, Result
 
 from fsrouter import cli
 from fsrouter.adapters.store import SqliteCallStore
-from fsrouter.cli import main
+from fsrouter.cli import main, render_trace
 from fsrouter.config.settings import Settings
 from fsrouter.core.commands import CallRecord, RecordCall
 
@@ -255,3 +257,16 @@ def test_report_without_a_store_is_one_line(tmp_path: Path) -> None:
 
     assert_one_clear_line(invoke("report", "--db", str(missing)), f"no call store at {missing}")
     assert not os.path.exists(missing)
+
+
+def test_explain_shows_a_deadline_as_local_iso_time_and_how_far_off_it_is() -> None:
+    """The trace carries the deadline as a number (the JSON form prints it as is); the text form says when."""
+    until = time.time() + 30.4
+    trace = {"kind": "offer", "at": until - 40, "excluded": [{"agent": "a", "reason": "retry delay", "until": until}]}
+
+    text = render_trace(trace)
+
+    local = datetime.fromtimestamp(until).isoformat(timespec="seconds")
+    assert f"  excluded: agent=a reason=retry delay until={local} (in 30 s)" in text
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", local)
+    assert json.loads(json.dumps(trace))["excluded"][0]["until"] == until

@@ -19,6 +19,7 @@ from typing import Any
 
 from fsrouter.core.model import Agent, Call
 from fsrouter.core.strategies.base import Demand, Strategy
+from fsrouter.core.strategies.eligibility import Exclusion
 
 #: calls whose traces stay in memory
 DEFAULT_MAX_CALLS = 1000
@@ -33,7 +34,7 @@ def offer_trace(
     demand: Demand,
     strategy: Strategy,
     ranked: Sequence[tuple[Agent, float]],
-    excluded: Sequence[tuple[Agent, str]],
+    excluded: Sequence[tuple[Agent, Exclusion]],
     chosen: Sequence[Agent],
     *,
     rules_version: str,
@@ -53,10 +54,18 @@ def offer_trace(
         "required_skills": dict(demand.required),
         "open_tiers": demand.max_tier,
         "candidates": [{"agent": agent.id, "score": round(score, 6)} for agent, score in ranked],
-        "excluded": [{"agent": agent.id, "reason": reason} for agent, reason in excluded],
+        "excluded": [_excluded(agent, why) for agent, why in excluded],
         "chosen": [agent.id for agent in chosen],
         "tie_break": _tie_break(strategy, ranked, chosen),
     }
+
+
+def _excluded(agent: Agent, why: Exclusion) -> dict[str, Any]:
+    """``{"agent", "reason"}``, with ``until`` (epoch seconds) when the reason ends at a known time."""
+    entry: dict[str, Any] = {"agent": agent.id, "reason": why.reason}
+    if why.until is not None:
+        entry["until"] = why.until
+    return entry
 
 
 def _tie_break(strategy: Strategy, ranked: Sequence[tuple[Agent, float]], chosen: Sequence[Agent]) -> str:

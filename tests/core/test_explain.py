@@ -46,13 +46,13 @@ def test_an_offer_trace_names_the_rule_the_candidates_the_excluded_with_reasons_
         "strategy": "skills-weighted",
     }
     assert trace["candidates"] == [{"agent": "best", "score": 4.0}, {"agent": "second", "score": 2.0}]
-    assert {e["agent"]: e["reason"] for e in trace["excluded"]} == {
-        "english": "missing skill french",
-        "pause": "state break",
-        "retrying": "retry delay until 34",
-        "tier2": "tier 2 not open yet (open: 1-1)",
-        "unreg": "unregistered",
-        "wrapping": "wrap-up until 32",
+    assert {e["agent"]: (e["reason"], e.get("until")) for e in trace["excluded"]} == {
+        "english": ("missing skill french", None),
+        "pause": ("state break", None),
+        "retrying": ("retry delay", 34.0),  # a deadline is a number (epoch seconds), never prose
+        "tier2": ("tier 2 not open yet (open: 1-1)", None),
+        "unreg": ("unregistered", None),
+        "wrapping": ("wrap-up", 32.0),
     }
     assert (trace["chosen"], trace["tie_break"]) == (["best"], "none needed (best score is unique)")
 

@@ -24,7 +24,7 @@ from fsrouter.core.routing.book import Book
 from fsrouter.core.routing.callers import Callers
 from fsrouter.core.routing.offers import Offers
 from fsrouter.core.routing.records import Records
-from fsrouter.core.strategies.eligibility import demand_for, exclusion
+from fsrouter.core.strategies.eligibility import Exclusion, demand_for, exclusion
 
 
 class Dispatcher:
@@ -88,7 +88,7 @@ class Dispatcher:
         draws = book.options.random or _seeded_draws(f"{call.uuid}/{call.offers_made}")
         demand = demand_for(call, queue, members, now, draws)
         candidates: list[Agent] = []
-        excluded: list[tuple[Agent, str]] = []
+        excluded: list[tuple[Agent, Exclusion]] = []
         for agent in members:
             reason = exclusion(agent, call, demand, book.rules, now)
             if reason is None:

@@ -12,6 +12,7 @@ open tiers is logged in at all (waiting for nobody helps no one, like mod_callce
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 
 from fsrouter.core.lifecycle import AgentState
@@ -44,35 +45,44 @@ def demand_for(
     )
 
 
-def exclusion(agent: Agent, call: Call, demand: Demand, rules: Rules, now: float) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    """Why an agent cannot be offered a call now, and ``until`` when that ends if it is a matter of time (epoch
+    seconds, as a number: the core has no clock or time zone to write it with; ``fsrouter explain`` does)."""
+
+    reason: str
+    until: float | None = None
+
+
+def exclusion(agent: Agent, call: Call, demand: Demand, rules: Rules, now: float) -> Exclusion | None:
     """Why ``agent`` cannot be offered ``call`` now, or None when it can."""
     config = agent.config
     if agent.state is AgentState.RESERVED:
         if len(agent.ringing) >= config.max_offers:
-            return f"max offers: {len(agent.ringing)} of {config.max_offers} ringing"
+            return Exclusion(f"max offers: {len(agent.ringing)} of {config.max_offers} ringing")
         if any(leg in call.offers for leg in agent.ringing):
-            return "already ringing for this call"
+            return Exclusion("already ringing for this call")
     elif agent.state is AgentState.WRAP_UP:
-        return f"wrap-up until {agent.wrapup_until:g}"
+        return Exclusion("wrap-up", until=agent.wrapup_until)
     elif agent.state is not AgentState.AVAILABLE:
-        return f"state {agent.state.value}"
+        return Exclusion(f"state {agent.state.value}")
     if not agent.registered:
-        return "unregistered"
+        return Exclusion("unregistered")
     if agent.ready_at > now:
-        return f"retry delay until {agent.ready_at:g}"
+        return Exclusion("retry delay", until=agent.ready_at)
     if not rules.on_shift(config, now):
-        return f"off shift ({config.shift})"
+        return Exclusion(f"off shift ({config.shift})")
     tier = config.tier(demand.queue.name)
     if tier > demand.max_tier:
-        return f"tier {tier} not open yet (open: 1-{demand.max_tier})"
+        return Exclusion(f"tier {tier} not open yet (open: 1-{demand.max_tier})")
     for skill, level in demand.required.items():
         has = config.skills.get(skill, 0)
         if has == 0:
-            return f"missing skill {skill}"
+            return Exclusion(f"missing skill {skill}")
         if has < level:
-            return f"skill {skill} level {has} below {level}"
+            return Exclusion(f"skill {skill} level {has} below {level}")
     if config.occupancy_cap:
         occupancy = agent.occupancy(now, demand.queue.occupancy_window)
         if occupancy > config.occupancy_cap:
-            return f"occupancy cap: {occupancy:.0%} above {config.occupancy_cap:.0%}"
+            return Exclusion(f"occupancy cap: {occupancy:.0%} above {config.occupancy_cap:.0%}")
     return None
