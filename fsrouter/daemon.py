@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry
 
 from fsrouter import __version__, systemd
 from fsrouter.adapters.esl import EslNode
+from fsrouter.adapters.instance_lock import FileInstanceLock
 from fsrouter.adapters.metrics import Metrics, serve
 from fsrouter.adapters.store import SqliteCallStore
 from fsrouter.config.rules_loader import load_rules
@@ -151,7 +152,14 @@ class Daemon:
         self.clock = clock
         self.started_at = clock()
         rules = load_rules(settings.rules, now=self.started_at)
-        self.store = SqliteCallStore(settings.db)
+        #: held until ``stop``: a second daemon on this store refuses to start (InstanceLocked)
+        self.lock = FileInstanceLock(settings.db)
+        self.lock.acquire()
+        try:
+            self.store = SqliteCallStore(settings.db)
+        except BaseException:
+            self.lock.release()
+            raise
         self.router = Router(
             rules,
             now=self.started_at,
@@ -182,6 +190,7 @@ class Daemon:
                 port,
                 password,
                 self.submit,
+                instance=settings.instance,
                 command_timeout=settings.command_timeout,
                 count_event=self.metrics.esl_event,
                 on_command_written=functools.partial(self._command_written, name),
@@ -215,8 +224,9 @@ class Daemon:
         for node in self.nodes.values():
             node.start()
         log.info(
-            "fsrouter %s started: rules=%s version=%s db=%s metrics=%s:%d nodes=%s",
+            "fsrouter %s started: instance=%s rules=%s version=%s db=%s metrics=%s:%d nodes=%s",
             __version__,
+            self.settings.instance,
             self.settings.rules,
             self.router.rules.version,
             self.settings.db,
@@ -251,6 +261,7 @@ class Daemon:
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
         self.store.close()
+        self.lock.release()
         log.info("fsrouter stopped")
 
     def wait_stopped(self, timeout: float | None = None) -> bool:

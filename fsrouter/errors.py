@@ -78,5 +78,18 @@ class StoreError(FsrouterError):
     """The call store could not read or write."""
 
 
+class InstanceLocked(FsrouterError):
+    """Another fsrouter process holds the store (``adapters/instance_lock.py``): this one must not route on it.
+
+    ``pid`` is the holder's process id, None when it could not be read (it is written just after the lock is
+    taken)."""
+
+    def __init__(self, store: str, pid: int | None) -> None:
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(f"the store {store} is in use by another fsrouter process ({holder}); not starting")
+        self.store = store
+        self.pid = pid
+
+
 class ControlError(FsrouterError):
     """The control socket could not be reached or refused the request."""

@@ -44,6 +44,7 @@ from fsrouter.adapters.esl_gate import ChannelGate, Verdict
 from fsrouter.adapters.esl_translate import (
     ADAPTER_EVENTS,
     AGENT_LEG_TAG,
+    INSTANCE_VARIABLE,
     SUBSCRIBED_EVENTS,
     SUBSCRIBED_NAMES,
     Malformed,
@@ -66,7 +67,14 @@ IDLE_AGENT_LEG_APPLICATIONS = frozenset({"", "park"})
 """``show channels`` application of an agent leg fsrouter originated and nobody talks on: none while it rings,
 ``park`` once answered (``&park()``). A bridged leg shows ``uuid_bridge``: someone is talking on it."""
 
-RELEARN_VARIABLES = ("fsrouter_queue", "fsrouter", "fsrouter_priority", "fsrouter_skills", "fsrouter_lang")
+RELEARN_VARIABLES = (
+    "fsrouter_queue",
+    "fsrouter",
+    "fsrouter_priority",
+    "fsrouter_skills",
+    "fsrouter_lang",
+    INSTANCE_VARIABLE,
+)
 """Variables fetched for a waiting channel after a reconnect (``show channels`` rows carry none)."""
 
 ANSWERED_CALL_STATES = frozenset({"ACTIVE", "HELD"})
@@ -286,6 +294,15 @@ class EslNode:
     ``on_command_dropped(command)`` for one not sent because its channel is gone, and
     ``on_command_failed(command, error)`` with EslNotConnected / EslTimeout (unknown whether FreeSWITCH ran it),
     CallGone or EslError (refused), exactly as ``execute`` would raise them.
+
+    ``instance`` is this fsrouter's id (``--instance``). It tags every agent leg the node originates
+    (``fsrouter_instance``), and the node leaves alone what belongs to another instance: its agent legs are never
+    reported to the router (so never killed as orphans, never taken for callers) and each is logged once as an
+    error, since two daemons on one FreeSWITCH fight over its agents; a caller whose dialplan set
+    ``fsrouter_instance`` to another instance's id is not taken. An agent leg tagged before instances existed
+    (``fsrouter_leg=agent`` alone) counts as this instance's: an upgraded daemon's first audits must still kill
+    what its previous version left behind (an old version still running beside it would lose its idle legs, but
+    one daemon per node is the rule).
     """
 
     def __init__(
@@ -296,6 +313,7 @@ class EslNode:
         password: str,
         on_event: Callable[[Event], None],
         *,
+        instance: str,
         command_timeout: float = 5.0,
         connect_timeout: float = 5.0,
         backoff_initial: float = 0.1,
@@ -312,6 +330,9 @@ class EslNode:
         self.port = port
         self._password = password
         self._on_event = on_event
+        self.instance = instance
+        #: agent legs of other instances already logged, forgotten once an audit no longer finds them idle
+        self._foreign_legs: set[str] = set()
         #: told "translated", "tracked", "ignored" or "malformed" for every event received but HEARTBEAT, and
         #: "malformed" for every frame that cannot be read (the daemon counts them in metrics)
         self._count_event = count_event
@@ -390,7 +411,7 @@ class EslNode:
         Raises EslNotConnected, EslTimeout, CallGone (the channel is gone) or EslError (any other refusal).
         """
         reply = ""
-        for line in encode(command):
+        for line in encode(command, instance=self.instance):
             reply = self._send_checked(line)
         return reply
 
@@ -406,6 +427,7 @@ class EslNode:
         ``show calls`` (FreeSWITCH's ``basic_calls`` view): one row per pair, the A leg's ``uuid`` with the B leg's
         ``b_uuid``. Only outbound channels that ring or are parked can be agent legs fsrouter left behind, so only
         they are asked for their tag: a FreeSWITCH carrying many other calls is not flooded with ``uuid_getvar``.
+        ``agent_legs`` are this instance's only (class docstring).
         """
         connection = self._connection
         if connection is None or not self._up:
@@ -418,11 +440,13 @@ class EslNode:
             for row in rows
             if row.get("direction") == "outbound" and row.get("application", "") in IDLE_AGENT_LEG_APPLICATIONS
         ]
+        owners = {uuid: self._agent_leg_owner(uuid, connection) for uuid in idle_outbound}
+        self._foreign_legs &= {uuid for uuid, owner in owners.items() if owner not in (None, self.instance)}
         return ChannelsAudited(
             node=self.name,
             taken_at=taken_at,
             live_uuids=frozenset(row["uuid"] for row in rows),
-            agent_legs=frozenset(uuid for uuid in idle_outbound if self._is_agent_leg(uuid, connection)),
+            agent_legs=frozenset(uuid for uuid, owner in owners.items() if owner == self.instance),
             answered_uuids=_answered(rows),
             bridged=frozenset(frozenset((row["uuid"], row["b_uuid"])) for row in pairs if row.get("b_uuid")),
         )
@@ -461,7 +485,7 @@ class EslNode:
         connection = self._connection
         if connection is None:
             raise EslNotConnected(f"node {self.name} is not connected")
-        lines = encode(command)
+        lines = encode(command, instance=self.instance)
         with gevent.Timeout(self.command_timeout, EslTimeout(f"could not write {lines[0]} in {self.command_timeout}s")):
             return [(line, connection.submit(line)) for line in lines]
 
@@ -602,7 +626,7 @@ class EslNode:
         if row.get("application") not in WAITING_APPLICATIONS:
             return None
         uuid = row["uuid"]
-        if self._is_agent_leg(uuid, connection):
+        if self._agent_leg_owner(uuid, connection) is not None:
             return None
         try:
             variables = {
@@ -612,7 +636,7 @@ class EslNode:
             }
         except CallGone:
             return None
-        if not is_marked_for_fsrouter(variables):
+        if not is_marked_for_fsrouter(variables) or not self._claims(variables):
             return None
         return CallParked(
             node=self.name,
@@ -625,14 +649,35 @@ class EslNode:
             entered_at=_epoch(row.get("created_epoch")),
         )
 
-    def _is_agent_leg(self, uuid: str, connection: _Connection) -> bool:
-        """Whether channel ``uuid`` carries the tag fsrouter puts on the agent legs it originates (False once the
-        channel is gone)."""
+    def _agent_leg_owner(self, uuid: str, connection: _Connection) -> str | None:
+        """The instance that originated channel ``uuid`` if it carries fsrouter's agent leg tag, else None (also
+        once the channel is gone). An untagged agent leg counts as this instance's (class docstring); another
+        instance's is logged as an error the first time it is seen."""
         try:
             tag = self._send_checked(f"api uuid_getvar {uuid} {AGENT_LEG_TAG[0]}", connection)
+            if tag != AGENT_LEG_TAG[1]:
+                return None
+            owner = self._send_checked(f"api uuid_getvar {uuid} {INSTANCE_VARIABLE}", connection)
         except CallGone:
-            return False
-        return tag == AGENT_LEG_TAG[1]
+            return None
+        if owner in (_UNSET, self.instance):
+            return self.instance
+        if uuid not in self._foreign_legs:
+            self._foreign_legs.add(uuid)
+            logger.error(
+                "ESL node %s: another fsrouter instance %s is routing on this node (its agent leg %s): two daemons "
+                "on one FreeSWITCH fight over its agents; this instance (%s) leaves that leg alone",
+                self.name,
+                owner,
+                uuid,
+                self.instance,
+            )
+        return owner
+
+    def _claims(self, variables: Mapping[str, str]) -> bool:
+        """Whether this instance may take a caller marked for fsrouter: yes unless the dialplan set
+        ``fsrouter_instance`` to another instance's id."""
+        return variables.get(INSTANCE_VARIABLE) in (None, "", self.instance)
 
     # --- event handlers (greenswitch's event greenlet: translate and enqueue, never block) -----------------
 
@@ -652,6 +697,9 @@ class EslNode:
                 self._count_event("tracked")
             elif name != "HEARTBEAT":
                 self._count_event("ignored")
+            return
+        if isinstance(translated, CallParked) and not self._claims(translated.variables):
+            self._count_event("ignored")  # another instance's caller
             return
         self._count_event("translated")
         if self._held is not None:

@@ -50,6 +50,11 @@ SUBSCRIBED_NAMES = tuple(word for word in SUBSCRIBED_EVENTS.split()[2:] if word 
 AGENT_LEG_TAG = ("fsrouter_leg", "agent")
 """Variable fsrouter puts on the agent legs it originates, so their own CHANNEL_PARK is not a caller."""
 
+INSTANCE_VARIABLE = "fsrouter_instance"
+"""Variable naming the fsrouter instance (``--instance``) that originated an agent leg, so that a daemon never
+kills or offers on another daemon's legs (``EslNode.audit``); on a caller, set by the dialplan, it names the only
+instance that may take the call."""
+
 _TRUE_WORDS = frozenset({"yes", "on", "true", "t", "enabled", "active", "allow"})
 _ORIGINATION_UUID = re.compile(r"origination_uuid=([^,}\s]+)")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -211,8 +216,9 @@ _TRANSLATORS: Mapping[str, Callable[[Mapping[str, str], str, str], Event | None]
 }
 
 
-def encode(command: EslCommand) -> list[str]:
-    """The ESL commands (first line + optional header lines, no trailing blank line) for a core command.
+def encode(command: EslCommand, *, instance: str) -> list[str]:
+    """The ESL commands (first line + optional header lines, no trailing blank line) for a core command, sent
+    by fsrouter instance ``instance`` (it tags the agent legs it originates).
 
     Each string is sent and answered on its own, in order.
     """
@@ -222,7 +228,7 @@ def encode(command: EslCommand) -> list[str]:
         case PlayMusic(uuid=uuid, source=source):
             return [f"api uuid_broadcast {uuid} {source} aleg"]
         case Originate():
-            return [_encode_originate(command)]
+            return [_encode_originate(command, instance)]
         case Bridge(caller_uuid=caller, agent_uuid=agent):
             return [f"api uuid_break {caller} all", f"api uuid_bridge {caller} {agent}"]
         case Kill(uuid=uuid, cause=cause):
@@ -232,7 +238,7 @@ def encode(command: EslCommand) -> list[str]:
     raise TypeError(f"not an ESL command: {command!r}")
 
 
-def _encode_originate(command: Originate) -> str:
+def _encode_originate(command: Originate, instance: str) -> str:
     """``bgapi originate {vars}<endpoint> &park()`` with ``Job-UUID`` = the leg uuid, so the BACKGROUND_JOB
     and the leg's channel events share one id."""
     variables: dict[str, str] = {
@@ -240,6 +246,7 @@ def _encode_originate(command: Originate) -> str:
         "originate_timeout": str(max(1, math.ceil(command.timeout))),
         "ignore_early_media": "true",
         AGENT_LEG_TAG[0]: AGENT_LEG_TAG[1],
+        INSTANCE_VARIABLE: instance,
         "fsrouter_call": command.call_uuid,
     }
     if command.caller_number:

@@ -6,7 +6,10 @@ daemon's own settings, kept apart from the hot-reloadable ``routing-rules.yaml``
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import socket
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -32,6 +35,19 @@ def _setting(default: Any, help: str, *, multiple: bool = False, metavar: str | 
     return field(default=default, metadata=meta)
 
 
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""What an instance id may be: it travels unescaped in an originate's ``{...}`` block and in log lines."""
+
+
+def default_instance(db: str) -> str:
+    """``HOSTNAME-HASH``: the host name (as ``_INSTANCE_ID`` allows it) and the first 8 hex digits of the
+    SHA-256 of the absolute ``db`` path. Stable across restarts of one daemon; distinct for two daemons on one
+    host with two stores, and for two hosts."""
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip(".-_")[:55] or "fsrouter"
+    digest = hashlib.sha256(os.path.abspath(db).encode()).hexdigest()[:8]
+    return f"{host}-{digest}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     esl: tuple[str, ...] = _setting(
@@ -43,6 +59,12 @@ class Settings:
     esl_password: str = _setting("ClueCon", "Event socket password for nodes that do not give their own.")
     rules: str = _setting("routing-rules.yaml", "Routing rules file.", metavar="PATH")
     db: str = _setting(_state_path("fsrouter.db", "STATE_DIRECTORY"), "SQLite call store.", metavar="PATH")
+    instance: str = _setting(
+        "",
+        "This daemon's name on the FreeSWITCH nodes, set on every agent leg it originates (fsrouter_instance) so "
+        "that it never touches another daemon's legs. Default: HOSTNAME-HASH, HASH from the absolute --db path.",
+        metavar="ID",
+    )
     metrics_listen: str = _setting("127.0.0.1:9464", "Prometheus /metrics HOST:PORT (port 0: any free port).")
     control_socket: str = _setting(
         _state_path("fsrouter.sock", "RUNTIME_DIRECTORY"), "Control socket for the CLI.", metavar="PATH"
@@ -66,7 +88,12 @@ class Settings:
     log_level: str = _setting("info", "Log level: debug, info, warning, error; or COMPONENT=LEVEL,...")
 
     def __post_init__(self) -> None:
-        """Refuse a duration that cannot work (a tick of 0 or less would spin the ticker): ConfigError."""
+        """Refuse a duration that cannot work (a tick of 0 or less would spin the ticker) or an instance id a
+        channel variable cannot carry: ConfigError. An empty ``instance`` becomes ``default_instance(db)``."""
+        if not self.instance:
+            object.__setattr__(self, "instance", default_instance(self.db))  # frozen: set once, here
+        if not _INSTANCE_ID.fullmatch(self.instance):
+            raise ConfigError(f"--instance {self.instance!r}: expected 1 to 64 letters, digits, '.', '_' or '-'")
         for item in fields(self):
             relation = item.metadata["seconds"]
             if not relation:

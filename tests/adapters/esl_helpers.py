@@ -22,6 +22,9 @@ from gevent.server import StreamServer
 from fsrouter.adapters.esl_translate import translate
 from fsrouter.core.events import Event
 
+INSTANCE = "test-host-0123abcd"
+"""The fsrouter instance id (``--instance``) of the nodes the adapter tests build."""
+
 _REPO = Path(__file__).resolve().parents[2]
 _CANDIDATES = (_REPO / "tests" / "fixtures" / "esl", _REPO.parent / "shared" / "fixtures" / "esl")
 

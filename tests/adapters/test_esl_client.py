@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +19,7 @@ from fsrouter.core.events import CallParked, ChannelHungUp, ChannelsAudited, Nod
 from fsrouter.errors import CallGone, EslError, EslNotConnected, EslTimeout
 from tests.adapters.esl_helpers import (
     DISCONNECT_NOTICE,
+    INSTANCE,
     EventRecorder,
     FakeConnection,
     FakeFreeSwitch,
@@ -52,7 +54,7 @@ def make_node(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> Iterator[Node
     def build(password: str = "ClueCon", **options: Any) -> EslNode:
         """``options``: timings (seconds) and callbacks of ``EslNode``."""
         settings = {"command_timeout": 2.0, "connect_timeout": 2.0, "backoff_initial": 0.01, "backoff_max": 0.05}
-        node = EslNode("fs1", "127.0.0.1", fake_fs.port, password, recorder, **(settings | options))
+        node = EslNode("fs1", "127.0.0.1", fake_fs.port, password, recorder, instance=INSTANCE, **(settings | options))
         nodes.append(node)
         node.start()
         return node
@@ -105,7 +107,7 @@ def test_originate_goes_out_as_bgapi_with_the_leg_uuid_as_job_uuid(
     assert reply == "+OK Job-UUID: leg-1"
     fake_fs.wait_for_command(
         "bgapi originate {origination_uuid=leg-1,originate_timeout=20,ignore_early_media=true,"
-        "fsrouter_leg=agent,fsrouter_call=call-1}user/1000 &park()\nJob-UUID: leg-1"
+        f"fsrouter_leg=agent,fsrouter_instance={INSTANCE},fsrouter_call=call-1}}user/1000 &park()\nJob-UUID: leg-1"
     )
 
 
@@ -147,7 +149,7 @@ def test_raw_api_returns_the_body(make_node: NodeFactory, fake_fs: FakeFreeSwitc
 
 
 def test_commands_before_connecting_raise_not_connected(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:
-    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder, instance=INSTANCE)
 
     with pytest.raises(EslNotConnected):
         node.execute(Answer(node="fs1", uuid="u"))
@@ -585,6 +587,52 @@ def test_a_caller_parking_while_we_relearn_is_announced_once_by_its_live_event(
     assert isinstance(events[0], NodeUp)
 
 
+def test_another_instances_agent_legs_and_callers_are_never_taken_for_this_instances_callers(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """Neither at the re-learn after a (re)connect nor live: a parked agent leg of another instance, tagged as an
+    agent leg, is nobody's caller; a caller the dialplan gave to another instance (``fsrouter_instance``) is left
+    to it."""
+    show_channels = split_frames(fixture_bytes("api/show_channels_json_3_parked.raw"))[0].body.decode()
+    ours, their_leg, their_caller = (
+        "97f130ff-1c45-4430-abe9-8a6e4f49558f",
+        "9b034a2f-4d8c-4eb4-81ca-658b58cdd502",
+        "6a514631-6d63-499b-9bf6-e2c10bcd6335",
+    )
+    variables = {
+        (ours, "fsrouter_queue"): "support",
+        (ours, "fsrouter_instance"): INSTANCE,
+        (their_leg, "fsrouter_leg"): "agent",
+        (their_leg, "fsrouter_queue"): "support",
+        (their_leg, "fsrouter_instance"): "pbx2-0badcafe",
+        (their_caller, "fsrouter_queue"): "support",
+        (their_caller, "fsrouter_instance"): "pbx2-0badcafe",
+    }
+
+    def freeswitch(_conn: FakeConnection, text: str) -> str | None:
+        words = text.split()
+        if text == "show channels as json":
+            return show_channels
+        if words[0] == "uuid_exists":
+            return "true"
+        if words[0] == "uuid_getvar":
+            return variables.get((words[1], words[2]), "_undef_")
+        return None
+
+    fake_fs.on_api = freeswitch
+    make_node()
+    recorder.wait_for_count(CallParked, 1)
+
+    def live_park(uuid: str, instance: str) -> bytes:
+        headers = {"Event-Name": "CHANNEL_PARK", "Unique-ID": uuid, "variable_fsrouter_queue": "support"}
+        return plain_event_frame(headers | {"variable_fsrouter_instance": instance})
+
+    fake_fs.connections[0].write(live_park("their-new-caller", "pbx2-0badcafe") + live_park("our-new-caller", INSTANCE))
+    events = recorder.wait_for_count(CallParked, 2)
+
+    assert [event.uuid for event in events if isinstance(event, CallParked)] == [ours, "our-new-caller"]
+
+
 # --- auditing for the periodic reconciliation ----------------------------------------------------------------
 
 
@@ -616,6 +664,8 @@ def test_audit_lists_every_channel_and_asks_only_idle_outbound_ones_for_the_agen
         if words[0] == "uuid_getvar" and words[2] == "fsrouter_leg":
             asked.append(words[1])
             return tags.get(words[1], "-ERR No such channel!\n")
+        if words[0] == "uuid_getvar" and words[2] == "fsrouter_instance":
+            return INSTANCE
         return None
 
     node = make_node()
@@ -631,6 +681,49 @@ def test_audit_lists_every_channel_and_asks_only_idle_outbound_ones_for_the_agen
         agent_legs=frozenset({"ringing-ours", "parked-ours"}),
     )
     assert asked == ["ringing-ours", "parked-ours", "parked-foreign", "just-gone"]
+
+
+def test_audit_reports_only_this_instances_agent_legs_and_logs_each_leg_of_another_instance_once(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another daemon's legs are never reported, so its idle agent legs are never killed as orphans; a leg from
+    before instances existed is this instance's, so that an upgrade still cleans up what it left."""
+    theirs = "pbx2-0badcafe"
+    owners = {"ours": INSTANCE, "legacy": "_undef_", "theirs-ringing": theirs, "theirs-parked": theirs}
+    rows = [channel_row(uuid, "outbound", "park" if "parked" in uuid else "") for uuid in owners]
+    listings = [json.dumps({"row_count": len(rows), "rows": rows}), json.dumps({"row_count": 1, "rows": rows[:1]})]
+
+    def freeswitch(_conn: FakeConnection, text: str) -> str | None:
+        words = text.split()
+        if text == "show channels as json":
+            return listings[0]
+        if text == "show calls as json":
+            return NO_ROWS
+        if words[0] == "uuid_getvar":
+            return "agent" if words[2] == "fsrouter_leg" else owners[words[1]]
+        return None
+
+    node = make_node()
+    recorder.wait_for_count(NodeUp, 1)
+    fake_fs.on_api = freeswitch
+    caplog.set_level(logging.ERROR, logger="fsrouter.adapters.esl")
+
+    audits = [node.audit(), node.audit()]
+    listings.pop(0)  # their legs are bridged or gone: no longer idle
+    audits.append(node.audit())
+    listings[0] = json.dumps({"row_count": len(rows), "rows": rows})  # idle again: worth one more line
+    audits.append(node.audit())
+
+    assert [audit.agent_legs for audit in audits] == [{"ours", "legacy"}] * 2 + [{"ours"}] + [{"ours", "legacy"}]
+    errors = [record.getMessage() for record in caplog.records if record.levelno == logging.ERROR]
+    assert [re.search(r"its agent leg (\S+)\)", message).group(1) for message in errors] == [  # type: ignore[union-attr]
+        "theirs-ringing",
+        "theirs-parked",
+    ] * 2
+    assert errors[0] == (
+        "ESL node fs1: another fsrouter instance pbx2-0badcafe is routing on this node (its agent leg theirs-ringing): "
+        f"two daemons on one FreeSWITCH fight over its agents; this instance ({INSTANCE}) leaves that leg alone"
+    )
 
 
 def test_audit_reads_the_clock_before_asking_for_the_listing(
@@ -707,7 +800,7 @@ def test_audit_takes_the_bridged_pairs_from_show_calls(
 
 
 def test_audit_of_a_node_not_connected_raises_not_connected(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:
-    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder, instance=INSTANCE)
 
     with pytest.raises(EslNotConnected):
         node.audit()

@@ -16,6 +16,7 @@ from fsrouter.adapters.esl import EslNode, parse_plain_event
 from fsrouter.adapters.esl_translate import translate
 from fsrouter.core.events import ChannelAnswered, NodeDown, NodeUp, OriginateFailed
 from tests.adapters.esl_helpers import (
+    INSTANCE,
     EventRecorder,
     FakeConnection,
     FakeFreeSwitch,
@@ -73,7 +74,7 @@ def test_recorded_stream_in_random_chunks_gives_the_exact_core_events(fake_fs: F
     fake_fs.after_subscribe = replay
     expected = translated_events(f"plain/{name}.raw", node="fs1")
     recorder = EventRecorder()
-    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder, instance=INSTANCE)
     node.start()
     try:
         events = recorder.wait_for(lambda got: len(got) >= len(expected) + 1, timeout=20)
@@ -122,7 +123,7 @@ def test_busy_agent_recorded_stream_gives_originate_failed(fake_fs: FakeFreeSwit
     stream = event_stream("plain/originate_busy.raw")
     fake_fs.after_subscribe = lambda connection: connection.write(stream)
     recorder = EventRecorder()
-    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder)
+    node = EslNode("fs1", "127.0.0.1", fake_fs.port, "ClueCon", recorder, instance=INSTANCE)
     node.start()
     try:
         events = recorder.wait_for_count(OriginateFailed, 1)
@@ -161,6 +162,7 @@ class CountedNode:
             fake_fs.port,
             "ClueCon",
             self.recorder,
+            instance=INSTANCE,
             backoff_initial=0.01,
             count_event=self.kinds.append,
         )

@@ -29,6 +29,7 @@ from fsrouter.core.events import (
     OriginateSucceeded,
 )
 from tests.adapters.esl_helpers import (
+    INSTANCE,
     fixture_bytes,
     scenario,
     scenario_value,
@@ -315,7 +316,7 @@ def test_subscription_lists_every_event_the_translator_handles_and_those_the_ada
     ],
 )
 def test_simple_commands_are_one_api_line_each(command: Answer, lines: list[str]) -> None:
-    assert encode(command) == lines
+    assert encode(command, instance=INSTANCE) == lines
 
 
 def test_originate_tags_the_agent_leg_and_uses_the_leg_uuid_as_job_uuid() -> None:
@@ -330,11 +331,11 @@ def test_originate_tags_the_agent_leg_and_uses_the_leg_uuid_as_job_uuid() -> Non
         variables={"fsrouter_queue": "support"},
     )
 
-    (line,) = encode(command)
+    (line,) = encode(command, instance=INSTANCE)
 
     assert line == (
         "bgapi originate {origination_uuid=leg-1,originate_timeout=20,ignore_early_media=true,"
-        "fsrouter_leg=agent,fsrouter_call=call-1,origination_caller_id_number=2000,"
+        f"fsrouter_leg=agent,fsrouter_instance={INSTANCE},fsrouter_call=call-1,origination_caller_id_number=2000,"
         "origination_caller_id_name=Caller\\s2000,fsrouter_queue=support}user/1000 &park()\n"
         "Job-UUID: leg-1"
     )
@@ -347,10 +348,11 @@ def test_originate_extra_variables_cannot_override_the_tags() -> None:
         call_uuid="c",
         endpoint="user/1",
         timeout=5,
-        variables={"fsrouter_leg": "x"},
+        variables={"fsrouter_leg": "x", "fsrouter_instance": "someone-else"},
     )
-    assert "fsrouter_leg=agent" in encode(command)[0]
-    assert "fsrouter_leg=x" not in encode(command)[0]
+    (line,) = encode(command, instance=INSTANCE)
+    assert f"fsrouter_leg=agent,fsrouter_instance={INSTANCE}," in line
+    assert "fsrouter_leg=x" not in line and "someone-else" not in line
 
 
 def test_originate_rejects_a_variable_name_that_would_break_the_command() -> None:
@@ -358,7 +360,7 @@ def test_originate_rejects_a_variable_name_that_would_break_the_command() -> Non
         node=NODE, leg_uuid="l", call_uuid="c", endpoint="user/1", timeout=5, variables={"a,b": "1"}
     )
     with pytest.raises(ValueError, match="variable name"):
-        encode(command)
+        encode(command, instance=INSTANCE)
 
 
 @pytest.mark.parametrize(

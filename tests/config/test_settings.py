@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import socket
+from pathlib import Path
+
 import pytest
 
 from fsrouter.config.settings import Settings
@@ -31,3 +35,26 @@ def test_zero_grace_and_zero_reconcile_interval_are_allowed() -> None:
     settings = Settings(grace=0.0, reconcile_interval=0.0)
 
     assert (settings.grace, settings.reconcile_interval) == (0.0, 0.0)
+
+
+def test_the_default_instance_is_the_host_name_and_a_hash_of_the_absolute_db_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(socket, "gethostname", lambda: "pbx1.example.com")
+    monkeypatch.chdir(tmp_path)
+
+    instance = Settings(db="fsrouter.db").instance
+
+    assert re.fullmatch(r"pbx1\.example\.com-[0-9a-f]{8}", instance)
+    assert Settings(db=str(tmp_path / "fsrouter.db")).instance == instance  # the same store, however named
+    assert Settings(db="other.db").instance != instance
+
+
+def test_an_instance_given_is_kept_and_one_a_channel_variable_cannot_carry_is_refused() -> None:
+    assert Settings(instance="pbx1_a").instance == "pbx1_a"
+    with pytest.raises(ConfigError) as caught:
+        Settings(instance="pbx1,fsrouter_leg=x")
+
+    assert str(caught.value) == (
+        "--instance 'pbx1,fsrouter_leg=x': expected 1 to 64 letters, digits, '.', '_' or '-'"
+    )
