@@ -63,9 +63,11 @@ from fsrouter.core.events import (
     AgentAction,
     AgentControl,
     CallsRestored,
+    ChannelGone,
     CommandFailed,
     Event,
     FailedCommand,
+    Failure,
     ReleaseAgentLegs,
     StopTakingCalls,
     Tick,
@@ -74,6 +76,7 @@ from fsrouter.core.kpi import KpiTracker
 from fsrouter.core.routing import Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import (
+    CallGone,
     EslError,
     EslNotConnected,
     EslTimeout,
@@ -411,15 +414,20 @@ class Daemon:
         self.metrics.esl_command_dropped(node, type(command).__name__.lower())
 
     def _command_failed(self, node: str, command: EslCommand, exc: EslError) -> None:
-        if isinstance(exc, (EslNotConnected, EslTimeout)):
-            # unknown whether FreeSWITCH got it: the reconciliation after the reconnect (NodeUp) settles it
-            log.warning("%s: no reply from %s: %s", describe(command), node, exc)
+        """Tell the router what a failed command means: a channel FreeSWITCH says is gone (``ChannelGone``: its
+        hang-up event was lost), or the failure of a command it must hear of, refused or of unknown fate (no reply:
+        the reconciliation after the reconnect, NodeUp, settles it)."""
+        if isinstance(exc, CallGone) and exc.uuid is not None and isinstance(command, (Answer, PlayMusic, Bridge)):
+            log.warning("%s: channel %s gone on %s: %s", describe(command), exc.uuid, node, exc)
+            self.submit(ChannelGone(node=node, uuid=exc.uuid))
             return
+        unknown = isinstance(exc, (EslNotConnected, EslTimeout))
+        log.warning("%s %s on %s: %s", describe(command), "got no reply" if unknown else "failed", node, exc)
         feedback = _FEEDBACK.get(type(command))
-        log.warning("%s failed on %s: %s", describe(command), node, exc)
         if feedback is not None:
             kind, channel = feedback
-            self.submit(CommandFailed(node=node, command=kind, uuid=channel(command), reason=str(exc)))
+            failure = Failure.UNKNOWN if unknown else Failure.REFUSED
+            self.submit(CommandFailed(node=node, command=kind, uuid=channel(command), reason=str(exc), failure=failure))
 
     def _auditor(self, name: str) -> None:
         """Audit node ``name`` every ``reconcile_interval`` seconds, one audit after the other, and hand each

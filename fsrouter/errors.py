@@ -59,7 +59,11 @@ class EslAuthError(EslError):
 
 
 class CallGone(EslError):
-    """The channel no longer exists in FreeSWITCH."""
+    """The channel no longer exists in FreeSWITCH; ``uuid`` is that channel, when the reply tells which."""
+
+    def __init__(self, message: str, *, uuid: str | None = None) -> None:
+        super().__init__(message)
+        self.uuid = uuid
 
 
 class UnknownAgent(FsrouterError):

@@ -4,7 +4,11 @@ greenswitch 0.0.19 parses frames and matches replies to commands; this module wo
 (shared/reference/esl.md §4), each covered by a test in ``tests/adapters/test_esl_client.py``:
 
 - a send in flight when the socket drops blocks forever -> pending replies fail with EslNotConnected;
-- no timeout anywhere -> every send and every connect runs under ``gevent.Timeout``;
+- no timeout anywhere -> every send and every connect runs under ``gevent.Timeout``, and a command left without
+  a reply past ``command_timeout`` ends the connection: replies are paired with commands by their order only,
+  so after one that never comes every later reply would be taken for the command before it (and a FreeSWITCH
+  stuck in one ``api`` answers nothing else on that connection anyway); the reconnect re-learns what is live;
+- a header line that is not UTF-8 ends the reader silently -> it is an unreadable frame, logged as one;
 - ``sock.send`` without a lock -> one lock around ``sendall`` + FIFO registration;
 - ``_read_socket`` spins forever on EOF mid-body -> it raises instead, and the connection is dropped;
 - event bodies land in the ``Content-Length`` header value, and values are URL-decoded before lines are
@@ -53,7 +57,7 @@ from fsrouter.adapters.esl_translate import (
     reply_error,
     translate_or_malformed,
 )
-from fsrouter.core.commands import EslCommand, Kill, Originate
+from fsrouter.core.commands import Bridge, EslCommand, Kill, Originate
 from fsrouter.core.events import CallParked, ChannelsAudited, Event, NodeDown, NodeUp
 from fsrouter.errors import CallGone, EslAuthError, EslError, EslNotConnected, EslTimeout
 
@@ -76,6 +80,10 @@ RELEARN_VARIABLES = (
     INSTANCE_VARIABLE,
 )
 """Variables fetched for a waiting channel after a reconnect (``show channels`` rows carry none)."""
+
+AGENT_VARIABLE = "fsrouter_agent"
+"""The variable naming the agent on every agent leg the router originates (``core/routing/offers.py``, ``ring``):
+fetched after a reconnect for the bridged agent legs, so that a restarted fsrouter knows who talks."""
 
 ANSWERED_CALL_STATES = frozenset({"ACTIVE", "HELD"})
 """``show channels`` callstate of an answered channel. EARLY is early media: an agent leg in it still rings."""
@@ -108,7 +116,8 @@ def parse_plain_event(data: str) -> tuple[dict[str, str], str]:
 
 
 class _MalformedFrame(Exception):
-    """A frame whose headers cannot be read: no ``Content-Type``, or a ``Content-Length`` that is not a number."""
+    """A frame whose headers cannot be read: a header line that is not UTF-8, no ``Content-Type``, or a
+    ``Content-Length`` that is not a number."""
 
 
 class _Connection(InboundESL):  # type: ignore[misc]
@@ -168,9 +177,16 @@ class _Connection(InboundESL):  # type: ignore[misc]
         super().start_event_handlers()
 
     def receive_events(self) -> None:
-        """greenswitch's reader, plus what it forgets when the connection ends."""
+        """greenswitch's reader (header lines up to a blank line make a frame), plus what it forgets when the
+        connection ends; it ended silently on a header line that is not UTF-8."""
         try:
-            super().receive_events()
+            headers = ""
+            while (line := self._read_header_line()) is not None:
+                if line == self._EOL:
+                    self.handle_event(ESLEvent(headers))
+                    headers = ""
+                else:
+                    headers += line
         except _MalformedFrame as error:
             # Where the next frame starts is unknown now: only a new connection is in step again.
             self._on_malformed()
@@ -185,6 +201,20 @@ class _Connection(InboundESL):  # type: ignore[misc]
             self._esl_event_queue.put(ESLEvent(""))  # wake the event greenlet so it drains and ends now
             self.lost.set()
 
+    def _read_header_line(self) -> str | None:
+        """The next header line, or None once the connection is closed; raises _MalformedFrame for one that is not
+        UTF-8 (FreeSWITCH URL-encodes every value it writes, so its headers are ASCII)."""
+        if not self._reading:
+            return None
+        try:
+            line: bytes = self.sock_file.readline()
+        except OSError:
+            return None
+        try:
+            return line.decode("utf-8") if line else None
+        except UnicodeDecodeError as error:
+            raise _MalformedFrame(f"header line is not UTF-8: {line[:100]!r}") from error
+
     def handle_event(self, event: ESLEvent) -> None:
         """Parse plain events ourselves (see ``parse_plain_event``); leave the other frames to greenswitch.
 
@@ -192,8 +222,10 @@ class _Connection(InboundESL):  # type: ignore[misc]
         ``Event-Name`` is counted malformed and dropped (no handler could take it)."""
         content_type = event.headers.get("Content-Type")
         length = event.headers.get("Content-Length", "0")
-        if content_type is None or not (length.isascii() and length.isdigit()):
-            raise _MalformedFrame(f"frame headers {event.headers!r}"[:200])
+        if content_type is None:
+            raise _MalformedFrame(f"no Content-Type in frame headers {event.headers!r}"[:200])
+        if not (length.isascii() and length.isdigit()):
+            raise _MalformedFrame(f"Content-Length is not a number: {length!r}"[:200])
         if content_type != "text/event-plain":
             super().handle_event(event)
             return
@@ -213,10 +245,27 @@ class _Connection(InboundESL):  # type: ignore[misc]
         return data.decode("utf-8", errors="replace")
 
     def send(self, data: str) -> ESLEvent:
-        """Send one command and wait for its reply, all under ``command_timeout``."""
-        command = data.split(" ", 1)[0]
-        with gevent.Timeout(self.command_timeout, EslTimeout(f"no reply to {command} in {self.command_timeout}s")):
-            return self.submit(data).get()
+        """Send one command and wait for its reply, all under ``command_timeout`` (then see ``no_reply``)."""
+        deadline = gevent.Timeout(self.command_timeout)
+        try:
+            with deadline:
+                return self.submit(data).get()
+        except gevent.Timeout as expired:
+            if expired is not deadline:
+                raise
+            raise self.no_reply(data) from None
+
+    def no_reply(self, line: str) -> EslTimeout:
+        """End the connection because ``line`` got no reply within ``command_timeout``, and return the error to
+        raise: FreeSWITCH answers a connection's commands in order (mod_event_socket.c runs its ``api`` commands
+        one at a time), so a reply that never comes would shift every later one onto the command before it."""
+        command = line.split("\n", 1)[0]
+        logger.warning(
+            "ESL %s:%s: no reply to %s in %ss, dropping the connection", self.host, self.port, command,
+            self.command_timeout,
+        )  # fmt: skip
+        self.abort()
+        return EslTimeout(f"no reply to {command} in {self.command_timeout}s")
 
     def submit(self, data: str) -> gevent.event.AsyncResult:
         """Write one command without waiting for its reply; returns the slot the reply will fill (in the order
@@ -448,7 +497,7 @@ class EslNode:
             live_uuids=frozenset(row["uuid"] for row in rows),
             agent_legs=frozenset(uuid for uuid, owner in owners.items() if owner == self.instance),
             answered_uuids=_answered(rows),
-            bridged=frozenset(frozenset((row["uuid"], row["b_uuid"])) for row in pairs if row.get("b_uuid")),
+            bridged=_bridged(pairs),
         )
 
     # --- commands ------------------------------------------------------------------------------------------
@@ -473,21 +522,22 @@ class EslNode:
                 self._settle(number)
                 continue
             try:
-                replies = self._write_lines(command)
+                written = self._write_lines(number, command)
             except EslError as error:
                 self._fail(command, error)
                 self._settle(number)
                 continue
             self._on_command_written(time.monotonic() - queued_at)
-            self._written.put(_Written(number, command, replies, time.monotonic() + self.command_timeout))
+            self._written.put(written)
 
-    def _write_lines(self, command: EslCommand) -> list[tuple[str, gevent.event.AsyncResult]]:
+    def _write_lines(self, number: int, command: EslCommand) -> _Written:
         connection = self._connection
         if connection is None:
             raise EslNotConnected(f"node {self.name} is not connected")
         lines = encode(command, instance=self.instance)
         with gevent.Timeout(self.command_timeout, EslTimeout(f"could not write {lines[0]} in {self.command_timeout}s")):
-            return [(line, connection.submit(line)) for line in lines]
+            replies = [(line, connection.submit(line)) for line in lines]
+        return _Written(number, command, connection, replies, time.monotonic() + self.command_timeout)
 
     def _check_replies(self) -> None:
         """The reply greenlet: the replies come in the order the commands were written, so waiting for each in
@@ -499,17 +549,35 @@ class EslNode:
                     try:
                         event = reply.get(timeout=max(0.0, written.deadline - time.monotonic()))
                     except gevent.Timeout:
-                        raise EslTimeout(f"no reply to {line.split(chr(10))[0]} in {self.command_timeout}s") from None
+                        raise written.connection.no_reply(line) from None
                     _checked(line, event)
+            except CallGone as error:
+                self._fail(written.command, self._name_gone_channel(written, error))
             except EslError as error:
                 self._fail(written.command, error)
             finally:
                 self._settle(written.number)
 
+    def _name_gone_channel(self, written: _Written, error: CallGone) -> EslError:
+        """``error``, with the channel that is gone named. ``uuid_bridge`` answers ``-ERR Invalid uuid`` whichever
+        of its two channels is missing (mod_commands.c, ``switch_ivr_uuid_bridge`` failing): ``uuid_exists`` of
+        the caller tells which. If that question gets no answer, the bridge's fate stays unknown."""
+        command = written.command
+        if error.uuid is not None or not isinstance(command, Bridge):
+            return error
+        try:
+            exists = written.connection.send(f"api uuid_exists {command.caller_uuid}").data
+        except EslError as unanswered:
+            return unanswered
+        gone = command.caller_uuid if exists == "false" else command.agent_uuid
+        return CallGone(str(error), uuid=gone)
+
     def _fail(self, command: EslCommand, error: EslError) -> None:
         if isinstance(error, (EslNotConnected, EslTimeout)):
             if isinstance(command, Kill):
                 self._gate.unconfirmed(command)
+        elif isinstance(error, CallGone) and error.uuid is not None:
+            self._gate.gone(error.uuid)  # its hang-up event was lost: nothing more is sent for it
         elif isinstance(command, Originate):
             self._gate.gone(command.leg_uuid)  # the bgapi itself was refused: no job, no leg
         self._on_command_failed(command, error)
@@ -587,11 +655,14 @@ class EslNode:
     # --- re-learning what is live --------------------------------------------------------------------------
 
     def _relearn(self, connection: _Connection) -> None:
-        """Announce NodeUp with the live channels, then CallParked for each caller still waiting."""
+        """Announce NodeUp with the live channels, the bridged pairs among them and the agents talking on the
+        agent legs fsrouter originated, then CallParked for each caller still waiting."""
         core_uuid = self._send_checked("api global_getvar core_uuid", connection).strip()
         rows = self._listing("channels", connection)
         # show channels lags behind hangups: only uuid_exists is trusted.
         live = [row for row in rows if self._send_checked(f"api uuid_exists {row['uuid']}", connection) == "true"]
+        live_uuids = frozenset(row["uuid"] for row in live)
+        bridged = frozenset(pair for pair in _bridged(self._listing("calls", connection)) if pair <= live_uuids)
         waiting = [call for call in (self._waiting_call(row, connection) for row in live) if call is not None]
         self._up = True
         self._last_heard = time.monotonic()
@@ -599,8 +670,10 @@ class EslNode:
             NodeUp(
                 node=self.name,
                 core_uuid=core_uuid,
-                live_uuids=frozenset(r["uuid"] for r in live),
+                live_uuids=live_uuids,
                 answered_uuids=_answered(live),
+                bridged=bridged,
+                agents_of_legs=self._agents_of_legs(bridged, connection),
             )
         )
         held, self._held = self._held or [], None
@@ -648,6 +721,20 @@ class EslNode:
             variables=variables,
             entered_at=_epoch(row.get("created_epoch")),
         )
+
+    def _agents_of_legs(self, bridged: frozenset[frozenset[str]], connection: _Connection) -> dict[str, str]:
+        """The agent (``AGENT_VARIABLE``) of each bridged channel that is an agent leg this instance originated."""
+        agents: dict[str, str] = {}
+        for uuid in sorted(frozenset().union(*bridged)):
+            if self._agent_leg_owner(uuid, connection) != self.instance:
+                continue
+            try:
+                agent = self._send_checked(f"api uuid_getvar {uuid} {AGENT_VARIABLE}", connection)
+            except CallGone:
+                continue
+            if agent != _UNSET:
+                agents[uuid] = agent
+        return agents
 
     def _agent_leg_owner(self, uuid: str, connection: _Connection) -> str | None:
         """The instance that originated channel ``uuid`` if it carries fsrouter's agent leg tag, else None (also
@@ -715,10 +802,12 @@ class EslNode:
 
 
 class _Written(NamedTuple):
-    """A command written, waiting for its replies (one per line) until ``deadline`` (``time.monotonic()``)."""
+    """A command written on ``connection``, waiting for its replies (one per line) until ``deadline``
+    (``time.monotonic()``)."""
 
     number: int
     command: EslCommand
+    connection: _Connection
     replies: list[tuple[str, gevent.event.AsyncResult]]
     deadline: float
 
@@ -729,11 +818,21 @@ def _checked(line: str, reply_event: ESLEvent) -> str:
     error = reply_error(reply)
     if error is None:
         return reply
+    first_line = line.split("\n", 1)[0]
     if any(marker in error.lower() for marker in _GONE_MARKERS) or (
         error == "-ERROR" and line.startswith("api uuid_answer")  # uuid_answer's only failure: no channel
     ):
-        raise CallGone(f"{line.split(chr(10))[0]}: {error}")
-    raise EslError(f"{line.split(chr(10))[0]}: {error}")
+        words = first_line.split(" ")
+        # ``api uuid_<command> <uuid> ...`` is about one channel, but uuid_bridge about two
+        channel = words[2] if len(words) > 2 and words[1] != "uuid_bridge" else None
+        raise CallGone(f"{first_line}: {error}", uuid=channel)
+    raise EslError(f"{first_line}: {error}")
+
+
+def _bridged(pairs: list[dict[str, str]]) -> frozenset[frozenset[str]]:
+    """The bridged pairs of ``show calls`` rows (FreeSWITCH's ``basic_calls`` view: the A leg's ``uuid`` with the
+    B leg's ``b_uuid``), each as a set of its two uuids."""
+    return frozenset(frozenset((row["uuid"], row["b_uuid"])) for row in pairs if row.get("b_uuid"))
 
 
 def _answered(rows: list[dict[str, str]]) -> frozenset[str]:

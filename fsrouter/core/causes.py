@@ -7,9 +7,9 @@ result is the cause lower-cased (``OfferRecord.result``: ``user_busy``, ``origin
 ``answered``.
 
 Causes are FreeSWITCH's (``switch_channel_cause2str``), as the BACKGROUND_JOB of ``originate`` and CHANNEL_HANGUP
-report them; fsrouter adds ``SEND_FAILED``, ``BRIDGE_TIMEOUT``, ``MISSED_HANGUP`` and ``LOST_WHILE_DISCONNECTED``
-for ends it observed itself. Any cause not in the table (``NO_ANSWER``, ``NO_USER_RESPONSE``,
-``NORMAL_TEMPORARY_FAILURE``, ...) means the phone was rung and nobody took the call.
+report them; fsrouter adds ``SEND_FAILED``, ``BRIDGE_TIMEOUT``, ``MISSED_HANGUP``, ``LOST_WHILE_DISCONNECTED``,
+``UNKNOWN_FATE`` and ``CHANNEL_GONE`` for ends it observed itself. Any cause not in the table (``NO_ANSWER``,
+``NO_USER_RESPONSE``, ``NORMAL_TEMPORARY_FAILURE``, ...) means the phone was rung and nobody took the call.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ class OfferEnd(StrEnum):
     UNREGISTERED = "unregistered"
     #: fsrouter could not send the originate
     NOT_SENT = "not_sent"
-    #: fsrouter withdrew the offer (caller left, another agent won, overflow), lost track of the leg, or
-    #: FreeSWITCH never bridged the agent who answered: nothing to hold against the agent
+    #: fsrouter withdrew the offer (caller left, another agent won, overflow), lost track of the leg or of its
+    #: originate, the leg was found gone, or FreeSWITCH never bridged the agent who answered: nothing to hold
+    #: against the agent
     WITHDRAWN = "withdrawn"
 
 
@@ -40,6 +41,12 @@ MISSED_HANGUP = "MISSED_HANGUP"
 LOST_WHILE_DISCONNECTED = "LOST_WHILE_DISCONNECTED"
 #: an originate or bridge the daemon could not send or FreeSWITCH refused
 SEND_FAILED = "SEND_FAILED"
+#: an originate FreeSWITCH may never have received (no reply, connection lost before its job result), whose leg
+#: nothing was heard of until the ring watchdog gave up on it: the agent may never have been rung
+UNKNOWN_FATE = "UNKNOWN_FATE"
+#: FreeSWITCH answered a command about the channel that it has no such channel (``-ERR No such channel!``,
+#: ``-ERR Invalid uuid``...): it hung up and its hang-up event was lost
+CHANNEL_GONE = "CHANNEL_GONE"
 #: the agent answered and FreeSWITCH never confirmed the bridge (sent twice)
 BRIDGE_TIMEOUT = "BRIDGE_TIMEOUT"
 
@@ -56,6 +63,8 @@ _ENDS: dict[str, OfferEnd] = {
     LOST_WHILE_DISCONNECTED: OfferEnd.WITHDRAWN,
     MISSED_HANGUP: OfferEnd.WITHDRAWN,
     BRIDGE_TIMEOUT: OfferEnd.WITHDRAWN,
+    UNKNOWN_FATE: OfferEnd.WITHDRAWN,
+    CHANNEL_GONE: OfferEnd.WITHDRAWN,
 }
 
 #: ends that count as "presented and not picked up" (K-03)

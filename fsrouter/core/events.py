@@ -102,21 +102,45 @@ class FailedCommand(StrEnum):
     BRIDGE = "bridge"
 
 
+class Failure(StrEnum):
+    """What a failed command's reply tells about it (``CommandFailed.failure``)."""
+
+    #: FreeSWITCH answered ``-ERR``: the command did not run
+    REFUSED = "refused"
+    #: no reply: not connected, the connection was lost with the command pending, or no reply within the command
+    #: timeout (then the adapter drops the connection). FreeSWITCH may or may not have run it; the node's NodeUp
+    #: after the reconnect tells what it has
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CommandFailed:
     """A command the router asked for was refused or could not be sent (fed back by the daemon).
 
     ``uuid`` is the channel the command was about (the caller for answer and bridge, the agent leg for
-    originate); ``command`` is its kind, which may be given by name (``"bridge"``).
+    originate); ``command`` is its kind, which may be given by name (``"bridge"``), and ``failure`` whether
+    FreeSWITCH refused it or its fate is unknown.
     """
 
     node: str
     command: FailedCommand
     uuid: str
     reason: str
+    failure: Failure = Failure.REFUSED
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "command", FailedCommand(self.command))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChannelGone:
+    """FreeSWITCH answered a command about channel ``uuid`` that it has no such channel (``-ERR No such
+    channel!`` to ``uuid_break``, ``-ERR Invalid uuid`` to ``uuid_bridge``, ``-ERR invalid uuid`` to
+    ``uuid_broadcast``, ``-ERROR`` to ``uuid_answer``; mod_commands.c, ``switch_core_session_locate`` failing):
+    the channel hung up and its hang-up event was lost. Fed back by the daemon, for a caller or an agent leg."""
+
+    node: str
+    uuid: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +197,11 @@ class NodeUp:
     #: live channels that are answered (callstate ACTIVE or HELD): a caller or an agent leg answered while we were
     #: away
     answered_uuids: frozenset[str] = frozenset()
+    #: the pairs of live channels bridged together (``show calls``), each as a set of its two uuids
+    bridged: frozenset[frozenset[str]] = frozenset()
+    #: bridged agent legs fsrouter originated -> the agent each rings (its ``fsrouter_agent`` variable), so that
+    #: a restarted fsrouter knows who talks on a call the previous process connected
+    agents_of_legs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -241,6 +270,7 @@ Event = (
     | OriginateFailed
     | OriginateSucceeded
     | CommandFailed
+    | ChannelGone
     | AgentRegistration
     | AgentControl
     | NodeUp

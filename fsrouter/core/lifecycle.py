@@ -71,6 +71,8 @@ class AgentTrigger(StrEnum):
     CALL_ENDED = "call_ended"
     CALL_NOT_CONNECTED = "call_not_connected"
     WRAPUP_DONE = "wrapup_done"
+    #: a restarted fsrouter finds the agent talking on a call the previous process connected
+    REATTACHED = "reattached"
 
 
 _LIVE_CALL = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
@@ -105,6 +107,7 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentTrigger], AgentState] = {
     (AgentState.BREAK, AgentTrigger.READY): AgentState.AVAILABLE,
     (AgentState.WRAP_UP, AgentTrigger.READY): AgentState.AVAILABLE,
     **{(state, AgentTrigger.LOGOUT): AgentState.LOGGED_OUT for state in _WORKING},
+    **{(state, AgentTrigger.REATTACHED): AgentState.ON_CALL for state in (*_WORKING, AgentState.LOGGED_OUT)},
 }
 
 S = TypeVar("S", CallState, AgentState)

@@ -24,6 +24,8 @@ class Offer:
     answered_at: float | None = None
     #: the originate job's result is in (+OK, or -ERR after the answer): ``uuid_bridge`` no longer races it
     job_done: bool = False
+    #: the originate got no reply (``Failure.UNKNOWN``): FreeSWITCH may never have rung the agent
+    fate_unknown: bool = False
 
 
 @dataclass(slots=True, kw_only=True)

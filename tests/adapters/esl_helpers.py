@@ -243,7 +243,7 @@ class FakeFreeSwitch:
             return body
         if text == "global_getvar core_uuid":
             return self.core_uuid
-        if text == "show channels as json":
+        if text in ("show channels as json", "show calls as json"):
             return '{"row_count": 0}\n'
         if text.startswith("uuid_exists "):
             return "false"

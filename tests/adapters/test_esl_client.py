@@ -275,6 +275,7 @@ def test_one_calls_commands_go_out_in_order_and_a_bridge_reports_its_first_faili
     wait_until(lambda: pipeline.failed != [])
     [(failed, error)] = pipeline.failed
     assert failed == bridge and type(error) is CallGone and "uuid_break" in str(error)
+    assert error.uuid == "caller-1"
 
 
 def test_no_command_is_sent_for_a_caller_whose_hangup_was_seen(
@@ -352,29 +353,86 @@ def test_a_kill_that_got_no_reply_is_sent_again_on_the_next_connection(
 # --- timeouts and drops ------------------------------------------------------------------------------------
 
 
-def test_command_timeout_and_a_late_reply_does_not_shift_later_replies(
-    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+def test_a_command_left_without_a_reply_drops_the_connection_so_the_next_one_gets_its_own_reply(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder, caplog: pytest.LogCaptureFixture
 ) -> None:
-    release = gevent.event.Event()
+    stuck = gevent.event.Event()
 
-    def slow_then_fast(_conn: FakeConnection, text: str) -> str | None:
-        if text == "slow":
-            release.wait()
-            return "+OK slow\n"
-        if text == "fast":
-            return "+OK fast\n"
-        return None
+    def stuck_in_the_first(conn: FakeConnection, text: str) -> str | None:
+        if text == "slow" and conn.number == 1:
+            stuck.wait(10)  # FreeSWITCH stuck in one api: nothing else is answered on this connection
+        return {"slow": "+OK slow\n", "fast": "+OK fast\n"}.get(text)
 
-    fake_fs.on_api = slow_then_fast
+    fake_fs.on_api = stuck_in_the_first
     node = make_node(command_timeout=0.2)
     recorder.wait_for_count(NodeUp, 1)
+    try:
+        with pytest.raises(EslTimeout):
+            node.api("slow")
 
-    with pytest.raises(EslTimeout):
-        node.api("slow")
-    release.set()
+        assert recorder.wait_for_count(NodeUp, 2) == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP]  # re-learnt
+        assert node.api("fast") == "+OK fast\n"
+    finally:
+        stuck.set()
+    assert "no reply to api slow in 0.2s, dropping the connection" in caplog.text
 
-    assert node.api("fast") == "+OK fast\n"
-    assert node.connected
+
+def test_a_written_command_left_without_a_reply_fails_every_pending_one_as_of_unknown_fate_and_reconnects(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """The pipeline's deadline, not a heartbeat a minute later, ends a connection FreeSWITCH stopped answering."""
+    stuck = gevent.event.Event()
+
+    def stuck_in_the_first_answer(conn: FakeConnection, text: str) -> str | None:
+        if text == "uuid_answer caller-1" and conn.number == 1:
+            stuck.wait(10)
+        return None
+
+    fake_fs.on_api = stuck_in_the_first_answer
+    pipeline = Pipeline()
+    node = make_node(command_timeout=0.3, heartbeat_timeout=60, **pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    originate = Originate(node="fs1", leg_uuid="leg-1", call_uuid="caller-2", endpoint="user/1000", timeout=20)
+    try:
+        node.send(answer("caller-1"))
+        node.send(originate)
+
+        assert recorder.wait_for_count(NodeUp, 2, timeout=3) == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP]
+        wait_until(node.settled)
+    finally:
+        stuck.set()
+    assert [(command, type(error)) for command, error in pipeline.failed] == [
+        (answer("caller-1"), EslTimeout),
+        (originate, EslNotConnected),  # written behind it, and FreeSWITCH never read it
+    ]
+
+
+@pytest.mark.parametrize(("caller_exists", "gone"), [("false", "caller-1"), ("true", "leg-1")])
+def test_a_bridge_refused_for_a_gone_channel_names_which_one_is_gone(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder, caller_exists: str, gone: str
+) -> None:
+    """``uuid_bridge`` says ``-ERR Invalid uuid`` for either channel (captured: uuid_bridge_bad_uuid.raw and
+    uuid_bridge_bad_peer_uuid.raw); ``uuid_exists`` of the caller tells which. Later commands for it are not sent."""
+    invalid = split_frames(fixture_bytes("api/uuid_bridge_bad_peer_uuid.raw"))[0].body.decode()
+    replies = {"uuid_bridge caller-1 leg-1": invalid, "uuid_exists caller-1": caller_exists}
+    fake_fs.on_api = lambda _conn, text: replies.get(text)
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+
+    node.send(Bridge(node="fs1", caller_uuid="caller-1", agent_uuid="leg-1"))
+    wait_until(lambda: pipeline.failed != [])
+    node.send(Kill(node="fs1", uuid=gone))
+    node.send(answer("caller-2"))
+
+    assert commands_until(fake_fs, "api uuid_answer caller-2") == [
+        "api uuid_break caller-1 all",
+        "api uuid_bridge caller-1 leg-1",
+        "api uuid_exists caller-1",
+    ]
+    [(_, error)] = pipeline.failed
+    assert type(error) is CallGone and error.uuid == gone and "Invalid uuid" in str(error)
 
 
 def test_drop_with_a_command_in_flight_fails_it_promptly_then_reconnects(
@@ -797,6 +855,44 @@ def test_audit_takes_the_bridged_pairs_from_show_calls(
     fake_fs.on_api = freeswitch
 
     assert node.audit().bridged == {frozenset({"caller", "agent-leg"})}
+
+
+def test_node_up_lists_the_live_bridged_pairs_and_the_agent_on_each_bridged_agent_leg_of_ours(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """What a restarted fsrouter needs to re-attach a conversation to its agent (``NodeUp.bridged``,
+    ``NodeUp.agents_of_legs``)."""
+    pairs = captured_rows(
+        "show_calls_json",
+        [
+            {"uuid": "caller", "callstate": "ACTIVE", "b_uuid": "agent-leg", "b_callstate": "ACTIVE"},
+            {"uuid": "other-a", "b_uuid": "other-b"},  # a conversation fsrouter did not connect
+            {"uuid": "ended-a", "b_uuid": "ended-b"},  # show calls lags behind hang-ups: uuid_exists says false
+        ],
+    )
+    uuids = ("caller", "agent-leg", "other-a", "other-b", "ended-a", "ended-b")
+    channels = captured_rows("show_channels_json", [{"uuid": uuid, "application": "uuid_bridge"} for uuid in uuids])
+    variables = {
+        ("agent-leg", "fsrouter_leg"): "agent",
+        ("agent-leg", "fsrouter_agent"): "agent-1000",
+        ("caller", "fsrouter_agent"): "agent-9",  # a caller asking for an agent is no agent leg
+    }
+
+    def freeswitch(_conn: FakeConnection, text: str) -> str | None:
+        words = text.split()
+        if words[0] == "uuid_exists":
+            return "false" if words[1].startswith("ended") else "true"
+        if words[0] == "uuid_getvar":
+            return variables.get((words[1], words[2]), "_undef_")
+        return {"show channels as json": channels, "show calls as json": pairs}.get(text)
+
+    fake_fs.on_api = freeswitch
+    make_node()
+
+    [up] = recorder.wait_for_count(NodeUp, 1)
+    assert isinstance(up, NodeUp)
+    assert up.bridged == {frozenset({"caller", "agent-leg"}), frozenset({"other-a", "other-b"})}
+    assert up.agents_of_legs == {"agent-leg": "agent-1000"}
 
 
 def test_audit_of_a_node_not_connected_raises_not_connected(fake_fs: FakeFreeSwitch, recorder: EventRecorder) -> None:

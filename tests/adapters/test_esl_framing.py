@@ -174,8 +174,16 @@ ANSWERED = translate(ANSWER.event_headers, ANSWER.event_body, "fs1")
 FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
 
 
-def test_a_frame_with_a_corrupted_content_length_is_counted_malformed_and_the_connection_restarts(
-    fake_fs: FakeFreeSwitch,
+@pytest.mark.parametrize(
+    ("damaged", "logged"),
+    [
+        (wire(ANSWER, Content_Length=ANSWER.headers["Content-Length"][:-1] + "O"), "Content-Length is not a number"),
+        (wire(ANSWER).replace(b"text/event-plain", b"text/\xe9vent-plain"), "header line is not UTF-8"),
+    ],
+    ids=["content-length", "utf-8"],
+)
+def test_a_frame_with_an_unreadable_outer_header_is_logged_as_such_counted_malformed_and_the_connection_restarts(
+    fake_fs: FakeFreeSwitch, caplog: pytest.LogCaptureFixture, damaged: bytes, logged: str
 ) -> None:
     assert isinstance(ANSWERED, ChannelAnswered)
 
@@ -187,13 +195,15 @@ def test_a_frame_with_a_corrupted_content_length_is_counted_malformed_and_the_co
     counted = CountedNode(fake_fs)
     try:
         counted.recorder.wait_for_count(NodeUp, 1)
-        fake_fs.connections[0].write(wire(ANSWER, Content_Length=ANSWER.headers["Content-Length"][:-1] + "O"))
+        fake_fs.connections[0].write(damaged)
         events = counted.recorder.wait_for(lambda got: ANSWERED in got)
     finally:
         counted.node.stop()
 
     assert events == [FIRST_UP, NodeDown(node="fs1"), FIRST_UP, ANSWERED]
     assert counted.kinds == ["malformed", "translated"]
+    [unreadable] = [record.getMessage() for record in caplog.records if "unreadable frame" in record.getMessage()]
+    assert logged in unreadable
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,7 @@ No agent stays RESERVED forever: every offer ends answered, failed, cancelled, o
 
 from __future__ import annotations
 
-from fsrouter.core.causes import BRIDGE_TIMEOUT, SEND_FAILED, OfferEnd, offer_end
+from fsrouter.core.causes import BRIDGE_TIMEOUT, SEND_FAILED, UNKNOWN_FATE, OfferEnd, offer_end
 from fsrouter.core.commands import Bridge, Command, Kill, Originate, PlayMusic
 from fsrouter.core.events import ChannelBridged, CommandFailed, FailedCommand, OriginateFailed, OriginateSucceeded
 from fsrouter.core.lifecycle import CALL_TRANSITIONS, AgentState, AgentTrigger, CallState, CallTrigger, advance
@@ -223,7 +223,7 @@ class Offers:
         agent = self._book.agents.get(offer.agent_id)
         commands: list[Command] = [self._records.offer(offer, call, now, cause)]
         if offer.answered:
-            delay = agent.config.reject_delay if agent else 0.0
+            delay = agent.config.reject_delay if agent and offer_end(cause) is not OfferEnd.WITHDRAWN else 0.0
             return commands + self.connect_failed(call, now, delay, "agent leg ended before the bridge")
         if agent is not None and agent.state is AgentState.RESERVED and not self._still_ringing(agent):
             commands += self._penalise(agent, cause, now)
@@ -282,6 +282,16 @@ class Offers:
             return []
         return self._drop_connection(call, now, SEND_FAILED, SEND_FAILURE_DELAY, "bridge refused")
 
+    def on_fate_unknown(self, event: CommandFailed) -> list[Command]:
+        """A command got no reply: FreeSWITCH may or may not have run it, and the NodeUp after the reconnect
+        settles it (``reconcile.py``: a leg or bridge it lists goes on, one it does not ended while we were away).
+        Only an originate is marked meanwhile: if nothing is ever heard of its leg, the ring watchdog ends it
+        without charging the agent."""
+        offer = self._book.legs.get(event.uuid) if event.command is FailedCommand.ORIGINATE else None
+        if offer is not None:
+            offer.fate_unknown = True
+        return []
+
     def _drop_connection(self, call: Call, now: float, result: str, retry_delay: float, reason: str) -> list[Command]:
         """Hang up the answered agent leg of a call still connecting and put the caller back in the queue."""
         assert call.agent_leg is not None
@@ -296,7 +306,9 @@ class Offers:
 
     def rings_overdue(self, now: float) -> list[Command]:
         """The ring watchdog: a leg unresolved past its ring timeout + grace is killed as a no-answer, unless the
-        last audit found it answered (then it is answered: the agent took the call)."""
+        last audit found it answered (then it is answered: the agent took the call), or FreeSWITCH may never have
+        received its originate (no reply to it, or its node is not connected): then it ends ``UNKNOWN_FATE``, not
+        charged to the agent."""
         book = self._book
         commands: list[Command] = []
         for offer in list(book.legs.values()):
@@ -311,8 +323,9 @@ class Offers:
                 book.count_heal(heal)
                 commands += self.heal_answer(offer, now, seen_at)
                 continue
+            unknown = offer.fate_unknown or not book.nodes_connected.get(offer.node, True)
             commands.append(Kill(node=offer.node, uuid=offer.leg_uuid, cause="ORIGINATOR_CANCEL"))
-            commands += self.failed(offer, now, "NO_ANSWER")
+            commands += self.failed(offer, now, UNKNOWN_FATE if unknown else "NO_ANSWER")
         return commands
 
     def check_connecting(self, call: Call, now: float) -> list[Command]:

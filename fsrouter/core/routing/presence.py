@@ -62,6 +62,15 @@ class Presence:
             commands += self.change(agent, AgentTrigger.WRAPUP_DONE, now, "no wrap-up")
         return commands
 
+    def reattach(self, call: Call, now: float) -> list[Command]:
+        """A restarted fsrouter found ``call``'s agent talking on it: the agent is on call with it, whatever
+        presence it came back in. An agent no longer declared, or ringing for another call, is left as it is."""
+        agent = self._book.agents.get(call.agent_id or "")
+        if agent is None or (agent.state, AgentTrigger.REATTACHED) not in AGENT_TRANSITIONS:
+            return []
+        agent.call_uuid = call.uuid
+        return self.change(agent, AgentTrigger.REATTACHED, now, f"talking on {call.uuid} at restart")
+
     def wrapups_due(self, now: float) -> list[Command]:
         """Agents whose wrap-up time is over are available again."""
         commands: list[Command] = []

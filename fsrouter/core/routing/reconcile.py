@@ -21,7 +21,10 @@ true while its channels live, so no time rule applies to it.
 
 Restart recovery: the calls the previous process left (``CallsRestored``) that no caller's park takes back each
 get their one record (``core/recovery.py``): at the first look at their node if it no longer has them, else at
-their hang-up.
+their hang-up. One whose caller the node lists bridged to an agent leg (``NodeUp.bridged``) is in conversation:
+it is re-attached, tracked again as talking with its agent (the agent of its answered offer, else the leg's
+``fsrouter_agent``), who is on call with it, until the hang-up of either leg writes its record and starts the
+wrap-up.
 
 There is no "stuck agent" heal because no agent can be stuck on its own: an agent is RESERVED only while its
 ``ringing`` legs are offers the router tracks, and ON_CALL only while the call in ``call_uuid`` is tracked with
@@ -37,10 +40,12 @@ from fsrouter.core.causes import LOST_WHILE_DISCONNECTED, MISSED_HANGUP
 from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, RecordCall, WaitingCall
 from fsrouter.core.events import CallsRestored, ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
 from fsrouter.core.lifecycle import CallState
+from fsrouter.core.model import Call
 from fsrouter.core.recovery import ENDED_WHILE_AWAY, record_of_unwatched_call
 from fsrouter.core.routing.book import Book, Heal
 from fsrouter.core.routing.callers import Callers
 from fsrouter.core.routing.offers import Offers
+from fsrouter.core.routing.presence import Presence
 from fsrouter.core.snapshot import HealKind
 
 #: heals of an answer or a bridge FreeSWITCH made without the router hearing of it
@@ -50,10 +55,11 @@ _PROGRESS_KINDS = (HealKind.ANSWER_LOST, HealKind.BRIDGE_LOST)
 class Reconciler:
     """Compares what a node lists with the book, and heals the differences (module docstring)."""
 
-    def __init__(self, book: Book, callers: Callers, offers: Offers) -> None:
+    def __init__(self, book: Book, callers: Callers, offers: Offers, presence: Presence) -> None:
         self._book = book
         self._callers = callers
         self._offers = offers
+        self._presence = presence
 
     def on_node_down(self, event: NodeDown) -> list[Command]:
         self._book.nodes_connected[event.node] = False
@@ -84,6 +90,7 @@ class Reconciler:
                 commands.append(Answer(node=call.node, uuid=call.uuid))  # the first answer may have been lost
         for unheard in self._answers_unheard(event.node, event.answered_uuids):
             commands += self._callers.on_answered(unheard.channel, now)
+        commands += self._reattach(event, now)
         away = [call for call in book.restored.values() if call.node == event.node and call.uuid not in live]
         return commands + [self._unwatched_call_over(call, now, ENDED_WHILE_AWAY) for call in away]
 
@@ -100,6 +107,42 @@ class Reconciler:
         """A call the previous process left, and no park took back (it was talking), hung up: its record."""
         call = self._book.restored.get(event.uuid)
         return [] if call is None else [self._unwatched_call_over(call, now, event.cause)]
+
+    def _reattach(self, event: NodeUp, now: float) -> list[Command]:
+        """The calls the previous process left whose caller ``event`` lists bridged to an agent leg of an agent
+        the router knows of: talking again, their agent on call with them (module docstring). Talk counts from
+        the answered offer's end (when the previous process saw the bridge), else from ``now``."""
+        book = self._book
+        partners: dict[str, str] = {}
+        for pair in event.bridged:
+            first, second = sorted(pair)
+            partners[first], partners[second] = second, first
+        commands: list[Command] = []
+        for kept in [c for c in book.restored.values() if c.node == event.node and c.uuid in partners]:
+            leg = partners[kept.uuid]
+            offers = book.restored_offers.get(kept.uuid, [])
+            answered = next((o for o in offers if o.result == "answered" and o.leg_uuid == leg), None)
+            agent_id = answered.agent if answered is not None else event.agents_of_legs.get(leg)
+            if agent_id is None:
+                continue  # not bridged to an agent leg of ours: its record waits for its hang-up
+            del book.restored[kept.uuid]
+            book.restored_offers.pop(kept.uuid, None)
+            call = book.calls[kept.uuid] = Call(
+                uuid=kept.uuid,
+                node=kept.node,
+                queue=kept.queue,
+                entered_at=kept.entered_at,
+                queue_entered_at=kept.entered_at,
+                state=CallState.TALKING,
+                answered=True,
+                offers_made=len(offers),
+                agent_id=agent_id,
+                agent_leg=leg,
+                bridge_sent=True,
+                connected_at=answered.ended_at if answered is not None else now,
+            )
+            commands += self._presence.reattach(call, now)
+        return commands
 
     def _unwatched_call_over(self, call: WaitingCall, now: float, cause: str) -> RecordCall:
         del self._book.restored[call.uuid]

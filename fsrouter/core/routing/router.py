@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import assert_never
 
+from fsrouter.core.causes import CHANNEL_GONE
 from fsrouter.core.commands import Command
 from fsrouter.core.events import (
     AgentControl,
@@ -36,11 +37,13 @@ from fsrouter.core.events import (
     CallsRestored,
     ChannelAnswered,
     ChannelBridged,
+    ChannelGone,
     ChannelHungUp,
     ChannelsAudited,
     CommandFailed,
     Event,
     FailedCommand,
+    Failure,
     HoldChanged,
     NodeDown,
     NodeUp,
@@ -97,7 +100,7 @@ class Router:
         self._offers = Offers(book, self._records, self._presence)
         self._callers = Callers(book, self._records, self._presence, self._offers)
         self._dispatcher = Dispatcher(book, self._records, self._callers, self._offers)
-        self._reconciler = Reconciler(book, self._callers, self._offers)
+        self._reconciler = Reconciler(book, self._callers, self._offers, self._presence)
         self._take_rules(rules, now)
 
     # ------------------------------------------------------------------ public API
@@ -185,7 +188,11 @@ class Router:
             case HoldChanged():
                 return self._callers.on_hold_changed(event, now)
             case ChannelHungUp():
-                return self._callers.on_hangup(event, now) + self._reconciler.on_unwatched_hangup(event, now)
+                return self._hung_up(event, now)
+            case ChannelGone():  # its hang-up event was lost: it ends as that event would have ended it
+                return self._hung_up(ChannelHungUp(node=event.node, uuid=event.uuid, cause=CHANNEL_GONE), now)
+            case CommandFailed() if event.failure is Failure.UNKNOWN:
+                return self._offers.on_fate_unknown(event)
             case CommandFailed() if event.command is FailedCommand.ANSWER:
                 return self._callers.on_answer_failed(event, now)
             case CommandFailed():
@@ -212,6 +219,9 @@ class Router:
                 return self._reconciler.on_calls_restored(event) + self._presence.restore(event.agent_states, now)
             case _:
                 assert_never(event)
+
+    def _hung_up(self, event: ChannelHungUp, now: float) -> list[Command]:
+        return self._callers.on_hangup(event, now) + self._reconciler.on_unwatched_hangup(event, now)
 
     def _on_tick(self, now: float) -> list[Command]:
         """Timers: wrap-ups over, the ring watchdog, then per call the connection bounds, maximum wait and
