@@ -241,11 +241,21 @@ def render_status(status: dict[str, Any]) -> str:
         f"fsrouter {status['version']}  up {status['uptime_seconds']:.0f}s  {'DRAINING' if status['draining'] else ''}",
         f"rules {status['rules']['path']} version {status['rules']['version']} loaded {loaded}",
         f"nodes {nodes}",
+        render_store(status["store"]),
         "",
     ]
     return "\n".join(head) + table(
         status["queues"], ["name", "strategy", "waiting", "offering", "talking", "agents", "unregistered"]
     )
+
+
+def render_store(store: dict[str, Any]) -> str:
+    """One line: the call store's path and state, and its store commands waiting to be written and dropped."""
+    if store["failing"]:
+        state = f"FAILING for {store['failing_seconds']:.0f}s: {store['error']}"
+    else:
+        state = "catching up" if store["backlog"] else "ok"
+    return f"store {store['path']} {state} (waiting {store['backlog']}, dropped {store['dropped']})"
 
 
 @main.command()

@@ -13,6 +13,11 @@ Greenlets (gevent):
   the core loop (``ChannelsAudited``), which heals what the router missed; one audit of a node at a time;
 - the ESL connection keepers (``adapters/esl.py``), the metrics HTTP server and the control socket.
 
+The core loop writes the router's store commands through one ``StoreWriter`` (``adapters/store_writer.py``): a
+failing call store delays them, in order, and never stops routing. A core loop that ends for any reason while the
+daemon runs stops the daemon, and ``run()`` raises ``CoreLoopDied`` (exit status 1, for systemd to restart it):
+a daemon that answers but routes nothing is worse than a restart.
+
 Signals follow gunicorn's arbiter: handlers only enqueue, and ``run()`` dispatches them one at a time to
 ``handle_hup`` (validate then swap the rules; the old ones stay on any error), ``handle_term`` (stop taking
 calls, drain those in flight for up to ``grace`` seconds, hang up the agent legs not in a conversation, exit) and
@@ -39,6 +44,7 @@ from fsrouter.adapters.esl import EslNode
 from fsrouter.adapters.instance_lock import FileInstanceLock
 from fsrouter.adapters.metrics import Metrics, serve
 from fsrouter.adapters.store import SqliteCallStore
+from fsrouter.adapters.store_writer import StoreWriter
 from fsrouter.config.rules_loader import load_rules
 from fsrouter.config.settings import Settings
 from fsrouter.control import ControlServer
@@ -77,6 +83,7 @@ from fsrouter.core.routing import Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import (
     CallGone,
+    CoreLoopDied,
     EslError,
     EslNotConnected,
     EslTimeout,
@@ -163,6 +170,7 @@ class Daemon:
         except BaseException:
             self.lock.release()
             raise
+        self.store_writer = StoreWriter(self.store)
         self.router = Router(
             rules,
             now=self.started_at,
@@ -175,6 +183,7 @@ class Daemon:
             self.registry,
             lambda: self.router.snapshot(self.clock()),
             kpi=KpiTracker(start=self.started_at),
+            store=self.store_writer,
             agent_labels=settings.agent_labels,
             build_version=__version__,
         )
@@ -205,6 +214,8 @@ class Daemon:
         self._greenlets: list[gevent.Greenlet] = []
         self._last_loop_at = self.started_at
         self._stopped = gevent.event.Event()
+        #: why the daemon stopped on its own (``run`` raises it), or None
+        self.failure: CoreLoopDied | None = None
         self._ready_sent = False
         self.terminating = False
 
@@ -219,7 +230,9 @@ class Daemon:
         host, port = self.settings.metrics_address()
         self._metrics_server, self.metrics_port = serve(self.registry, host, port)
         self.control.start()
-        self._greenlets = [gevent.spawn(self._core_loop), gevent.spawn(self._ticker)]
+        core_loop = gevent.spawn(self._core_loop)
+        core_loop.link(self._core_loop_ended)
+        self._greenlets = [core_loop, gevent.spawn(self._ticker)]
         if self.settings.reconcile_interval > 0:
             self._greenlets += [gevent.spawn(self._auditor, name) for name in self.nodes]
         if systemd.watchdog_interval():
@@ -263,7 +276,7 @@ class Daemon:
         self.control.stop()
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
-        self.store.close()
+        self.store_writer.close()
         self.lock.release()
         log.info("fsrouter stopped")
 
@@ -271,7 +284,8 @@ class Daemon:
         return bool(self._stopped.wait(timeout))
 
     def run(self) -> None:
-        """Start, then dispatch signals until stopped (the process's main loop)."""
+        """Start, then dispatch signals until stopped (the process's main loop); raises ``CoreLoopDied`` if the
+        daemon stopped because its core loop ended."""
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, self._signals.put, signum)
         self.start()
@@ -282,6 +296,8 @@ class Daemon:
             except gevent.queue.Empty:
                 continue
             handlers[signal.Signals(signum)]()
+        if self.failure is not None:
+            raise self.failure
 
     def handle_hup(self) -> None:
         try:
@@ -395,16 +411,28 @@ class Daemon:
                 self._ready_sent = True
                 systemd.ready()
 
+    def _core_loop_ended(self, core_loop: gevent.Greenlet) -> None:
+        """Called in the hub when the core loop greenlet ends: unless the daemon is stopping, nothing routes any
+        more, so the daemon stops (in a greenlet of its own: the hub cannot block) and ``run`` raises."""
+        if self._stopped.is_set():
+            return
+        self.failure = CoreLoopDied(f"the core loop ended, nothing was routed any more: {core_loop.exception!r}")
+        log.critical("%s; stopping", self.failure)  # gevent has printed the traceback
+        gevent.spawn(self.stop)
+
     def _dispatch(self, commands: list[Command]) -> None:
+        """Hand out one event's commands, in order: ESL commands to their node, store commands to the store's
+        writer (written at once, or delayed in order while the store fails), then retry what the store still owes."""
         for command in commands:
             if isinstance(command, _STORE_COMMANDS):
-                self.store.apply(command)
+                self.store_writer.apply(command)
                 self.metrics.observe(command)
                 (log.debug if isinstance(command, SaveWaiting) else log.info)(describe(command))
             else:
                 log.debug(describe(command))
                 esl_command = cast(EslCommand, command)
                 self.nodes[esl_command.node].send(esl_command)
+        self.store_writer.retry()
 
     def _command_written(self, node: str, seconds: float) -> None:
         self.metrics.esl_command_queued(node, seconds)
@@ -509,8 +537,23 @@ def status_document(daemon: Daemon, snapshot: Any) -> dict[str, Any]:
             "loaded_at": snapshot.rules_loaded_at,
         },
         "nodes": {name: node.connected for name, node in daemon.nodes.items()},
+        "store": store_status(daemon.settings.db, daemon.store_writer),
         "draining": snapshot.draining,
         "queues": [vars_of(queue) for queue in snapshot.queues],
         "agents": [vars_of(agent) for agent in snapshot.agents],
         "calls": len(snapshot.calls),
+    }
+
+
+def store_status(path: str, writer: StoreWriter) -> dict[str, Any]:
+    """The call store in the status document: ``failing`` with the seconds it has lasted and its cause, the
+    store commands waiting to be written (``backlog``) and those never written (``dropped``)."""
+    failing_seconds = writer.failing_seconds()
+    return {
+        "path": path,
+        "failing": writer.failing,
+        "failing_seconds": None if failing_seconds is None else round(failing_seconds, 1),
+        "error": writer.error,
+        "backlog": writer.backlog,
+        "dropped": writer.dropped,
     }

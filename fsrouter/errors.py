@@ -79,7 +79,17 @@ class ReloadNotApplied(FsrouterError):
 
 
 class StoreError(FsrouterError):
-    """The call store could not read or write."""
+    """The call store could not read or write; as such (not ``StoreUnavailable``), it refused what it was asked
+    (a record missing a field, say), and asking again would fail again."""
+
+
+class StoreUnavailable(StoreError):
+    """The call store cannot be used for now (locked by another process, disk full, file unreadable or gone):
+    the same request may succeed later."""
+
+
+class CoreLoopDied(FsrouterError):
+    """The greenlet that routes every call ended while the daemon was running: the daemon stops (exit status 1)."""
 
 
 class InstanceLocked(FsrouterError):

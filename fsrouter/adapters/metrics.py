@@ -8,7 +8,7 @@ Two kinds of metric, as client_python intends:
 - point-in-time gauges (queue depth, oldest wait, agents by state, ESL links, rolling-window KPIs, Erlang C
   staffing) computed at scrape time by a custom Collector from ``snapshot()`` and the ``KpiTracker``, never
   kept up to date with ``set()`` calls; the same Collector exports the counters the router keeps itself
-  (reconciliation heals).
+  (reconciliation heals), and another one the call store's health as its writer keeps it.
 
 Labels stay bounded: queue names come from the rules, outcomes from ``OUTCOMES``, offer results from
 FreeSWITCH's hang-up causes. No call UUID or phone number is ever a label; agent ids only with
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
 
 from gevent.pywsgi import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
@@ -36,7 +37,7 @@ from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import Rules
 from fsrouter.core.snapshot import HEAL_KINDS, Snapshot
 
-__all__ = ["ESL_EVENT_KINDS", "Metrics", "MetricsServer", "serve"]
+__all__ = ["ESL_EVENT_KINDS", "Metrics", "MetricsServer", "StoreHealth", "serve"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +58,27 @@ ESL_COMMAND_KINDS = ("answer", "playmusic", "originate", "bridge", "kill", "tran
 RELOAD_RESULTS = ("success", "failure")
 
 
+class StoreHealth(Protocol):
+    """What the metrics read of the writer of store commands (``adapters/store_writer.StoreWriter``)."""
+
+    failures: int
+    dropped: int
+
+    @property
+    def backlog(self) -> int: ...
+
+    @property
+    def failing(self) -> bool: ...
+
+
 class Metrics:
     """All of fsrouter's metrics, registered in ``registry`` (never the global one).
 
     Usage::
 
-        metrics = Metrics(registry, lambda: router.snapshot(time.time()), kpi=KpiTracker(start=time.time()))
+        metrics = Metrics(
+            registry, lambda: router.snapshot(time.time()), kpi=KpiTracker(start=time.time()), store=writer
+        )
         metrics.configure(rules)                  # after each load and reload
         for command in router.handle(event, now):
             metrics.observe(command)              # counts calls, offers, wrap-ups; feeds the KpiTracker
@@ -74,6 +90,7 @@ class Metrics:
         snapshot: Callable[[], Snapshot],
         *,
         kpi: KpiTracker,
+        store: StoreHealth,
         agent_labels: bool = False,
         build_version: str = __version__,
     ) -> None:
@@ -131,6 +148,7 @@ class Metrics:
         for kind in ESL_EVENT_KINDS:
             self._esl_events.labels(kind)
         registry.register(_SnapshotCollector(snapshot, kpi, build_version))
+        registry.register(_StoreCollector(store))
 
     # ------------------------------------------------------------------ daemon calls
 
@@ -381,6 +399,35 @@ class _SnapshotCollector(Collector):
         for (queue, target), count in sorted(snapshot.overflows.items()):
             overflows.add_metric((queue, target), count)
         return overflows
+
+
+class _StoreCollector(Collector):
+    """The call store's health, read at scrape time from its writer (no state kept)."""
+
+    def __init__(self, store: StoreHealth) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "fsrouter_store_failing",
+            "1 while the call store refuses writes (routing goes on; records wait in memory).",
+            value=float(self._store.failing),
+        )
+        yield GaugeMetricFamily(
+            "fsrouter_store_backlog_commands",
+            "Store commands (records, offers, agent states, traces) waiting in memory to be written.",
+            value=self._store.backlog,
+        )
+        yield CounterMetricFamily(
+            "fsrouter_store_write_failures_total",
+            "Tries to write to the call store that failed (locked by another process, disk full, file gone).",
+            value=self._store.failures,
+        )
+        yield CounterMetricFamily(
+            "fsrouter_store_commands_dropped_total",
+            "Store commands never written: the backlog was full, or the store refused them.",
+            value=self._store.dropped,
+        )
 
 
 def _gauge(name: str, documentation: str, *labels: str) -> GaugeMetricFamily:

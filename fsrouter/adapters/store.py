@@ -20,6 +20,7 @@ import abc
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields, replace
@@ -43,7 +44,7 @@ from fsrouter.core.commands import (
     WaitingCall,
     WrapUpRecord,
 )
-from fsrouter.errors import StoreError
+from fsrouter.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -350,6 +351,13 @@ Never edit a released step: append a new one."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
+FAILING_BUSY_TIMEOUT = 0.05
+"""Seconds a write waits for another process's lock once a write failed: a store locked for minutes (a backup,
+a VACUUM) then holds the gevent hub this long per try, not the full ``busy_timeout``."""
+
+MAX_PAGE_COUNT = 4_294_967_294
+"""SQLite's own ceiling on ``PRAGMA max_page_count`` (a larger value is lowered to it): no limit."""
+
 
 def _insert_sql(table: str, columns: Sequence[str], on_conflict: str = "") -> str:
     names = ", ".join(columns)
@@ -387,10 +395,14 @@ GROUP BY {group} ORDER BY {group} IS NULL, {group}
 
 
 class SqliteCallStore(CallStore):
-    """A ``CallStore`` in one SQLite file, created (with its directory) and migrated on open.
+    """A ``CallStore`` in one SQLite file, created (mode 0600, with its directory) and migrated on open.
 
-    ``busy_timeout`` bounds how long a write waits for a lock held by another process; it blocks the
-    whole gevent loop meanwhile, so it is short. ``schema`` is for tests that build an older database.
+    ``busy_timeout`` (seconds) bounds how long a write waits for a lock held by another process; it blocks the
+    whole gevent loop meanwhile, so it is short, and after a failed ``apply`` it is ``FAILING_BUSY_TIMEOUT`` until
+    an ``apply`` succeeds. ``schema`` is for tests that build an older database.
+
+    The file is followed by its path: before each write or read, a path that no longer names the open file
+    (deleted, or replaced by another) is opened afresh, migrated, and written to from then on, with a warning.
 
     Example::
 
@@ -401,21 +413,71 @@ class SqliteCallStore(CallStore):
         self, path: str | Path, *, busy_timeout: float = 2.0, schema: Sequence[Migration] = MIGRATIONS
     ) -> None:
         self._path = Path(path)
+        self._busy_timeout = busy_timeout
+        self._schema = schema
+        self._closed = False
+        #: (device, inode) of the open file, or None while no file is open (a reopen failed)
+        self._identity: tuple[int, int] | None = None
+        self._open()
+
+    def _open(self) -> None:
+        """Open (creating it if need be) and migrate the file at the path; raises ``StoreUnavailable``."""
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"call store {self._path}: cannot create its directory: {exc}") from exc
+            raise StoreUnavailable(f"call store {self._path}: cannot create its directory: {exc}") from exc
+        try:
+            # sqlite creates files 0644 (its WAL and shared-memory files copy the database's mode): not for others
+            os.close(os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreUnavailable(f"call store {self._path}: cannot create the file: {exc}") from exc
         with self._translating("open"):
-            connection = sqlite3.connect(self._path, timeout=busy_timeout)
+            connection = sqlite3.connect(self._path, timeout=self._busy_timeout)
             self._db = sqlite_utils.Database(connection, execute_plugins=False)
         try:
             with self._translating("open"):
                 self._db.enable_wal()
                 self._db.execute("PRAGMA synchronous = NORMAL")
-                self._migrate(schema)
+                self._migrate(self._schema)
         except StoreError:
             self._db.close()
             raise
+        self._identity = _identity_of(self._path)
+        self._sidecars = {sidecar: _identity_of(sidecar) for sidecar in self._sidecar_paths()}
+        self._waiting_briefly = False
+
+    def _sidecar_paths(self) -> list[Path]:
+        """The WAL and shared-memory files SQLite keeps beside the file."""
+        return [self._path.with_name(self._path.name + suffix) for suffix in ("-wal", "-shm")]
+
+    def _follow_path(self) -> None:
+        """Reopen the file at the path if it is no longer the file open (deleted or replaced: writing on would
+        go to a file nobody will read again); raises ``StoreUnavailable`` if it cannot, and tries again next
+        time. Inside ``apply``'s transaction there is nothing to do: it was checked as the transaction began.
+
+        SQLite leaves the old file's WAL and shared-memory files at the path when the file was moved away (it
+        does not checkpoint a moved file): they are removed first, or the new file would be read through them."""
+        if self._closed or (self._identity is not None and self._db.conn.in_transaction):
+            return
+        if self._identity is not None and _identity_of(self._path) == self._identity:
+            return
+        if self._identity is not None:
+            self._identity = None
+            self._db.close()
+        try:
+            for sidecar, identity in self._sidecars.items():
+                if identity is not None and _identity_of(sidecar) == identity:
+                    sidecar.unlink()
+        except OSError as exc:
+            raise StoreUnavailable(f"call store {self._path}: cannot remove the old file's WAL: {exc}") from exc
+        self._open()
+        log.warning(
+            "call store %s: the file was deleted or replaced under fsrouter; opened a new one at that path "
+            "(what was written before stays in the old file)",
+            self._path,
+        )
 
     @property
     def schema_version(self) -> int:
@@ -426,7 +488,7 @@ class SqliteCallStore(CallStore):
     def _migrate(self, schema: Sequence[Migration]) -> None:
         current = self.schema_version
         if current > len(schema):
-            raise StoreError(
+            raise StoreUnavailable(
                 f"call store {self._path}: schema version {current} is newer than this fsrouter "
                 f"knows ({len(schema)}); upgrade fsrouter or use another file"
             )
@@ -438,20 +500,55 @@ class SqliteCallStore(CallStore):
 
     @contextlib.contextmanager
     def _translating(self, action: str) -> Iterator[None]:
-        """Turn sqlite errors into ``StoreError`` naming the file and what was being done."""
+        """Turn sqlite errors into errors naming the file and what was being done: ``StoreError`` when the
+        statement itself was refused (a constraint, a value sqlite cannot take), ``StoreUnavailable`` otherwise
+        (locked, disk full, I/O error, not a database, closed)."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError) as exc:
             raise StoreError(f"call store {self._path}: cannot {action}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"call store {self._path}: cannot {action}: {exc}") from exc
+
+    def _set_busy_timeout(self, *, failing: bool) -> None:
+        """Wait ``FAILING_BUSY_TIMEOUT`` for a lock while writes fail, ``busy_timeout`` otherwise."""
+        if not self._closed and failing != self._waiting_briefly:
+            seconds = FAILING_BUSY_TIMEOUT if failing else self._busy_timeout
+            self._db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+            self._waiting_briefly = failing
+
+    def apply(self, command: StoreCommand) -> None:
+        """``CallStore.apply`` in one transaction: a command (a call's record and its removal from the calls in
+        flight) is written whole or not at all. Raises ``StoreUnavailable`` when it may succeed later."""
+        self._follow_path()
+        try:
+            with self._translating(f"write {type(command).__name__}"), self._db.atomic():
+                super().apply(command)
+        except StoreUnavailable:
+            self._set_busy_timeout(failing=True)
+            raise
+        self._set_busy_timeout(failing=False)
 
     def _write(self, action: str, sql: str, params: Mapping[str, Any]) -> int:
-        """Run one write statement (committed at once) and return how many rows it changed."""
+        """Run one write statement (committed at once, or with the transaction of ``apply``) and return how many
+        rows it changed."""
+        self._follow_path()
         with self._translating(action):
             return self._db.execute(sql, dict(params)).rowcount
 
     def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self._follow_path()
         with self._translating(action):
             return list(self._db.query(sql, list(params)))
+
+    def limit_size(self, pages: int | None) -> None:
+        """Test hook for a full disk: let the file grow by at most ``pages`` more pages (``PRAGMA
+        max_page_count``, on this connection only; a write that needs more fails as on a full disk), or lift the
+        limit (``None``)."""
+        with self._translating("limit its size"):
+            current: int = self._db.execute("PRAGMA page_count").fetchone()[0]
+            cap = MAX_PAGE_COUNT if pages is None else current + pages
+            self._db.execute(f"PRAGMA max_page_count = {cap}")
 
     def record_call(self, rec: CallRecord) -> None:
         params = {name: getattr(rec, name) for name in _CALL_FIELDS}
@@ -531,13 +628,24 @@ class SqliteCallStore(CallStore):
         # OUTCOMES are fixed identifiers from core.commands, safe to inline as column names and literals.
         outcome_counts = ", ".join(f"SUM(outcome = '{outcome}') AS {outcome}" for outcome in OUTCOMES)
         sql = _REPORT_SQL.format(group=by, outcome_counts=outcome_counts)
+        self._follow_path()
         with self._translating("build a report"):
             params = {"since": since, "until": until, "sl_seconds": sl_seconds}
             return list(self._db.query(sql, params))
 
     def close(self) -> None:
+        self._closed = True
         with self._translating("close"):
             self._db.close()
+
+
+def _identity_of(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or ``None`` if there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def _where(*conditions: tuple[str, Any]) -> tuple[str, list[Any]]:

@@ -63,11 +63,22 @@ def queue_view(name: str, **agents: int) -> QueueView:
 
 
 @dataclass
+class StoreState:
+    """What the writer of store commands shows the metrics (``StoreHealth``)."""
+
+    backlog: int = 0
+    failing: bool = False
+    failures: int = 0
+    dropped: int = 0
+
+
+@dataclass
 class Scene:
-    """What the fake router shows: the snapshot the collector reads at each scrape."""
+    """What the fake router and store writer show: what the collectors read at each scrape."""
 
     registry: CollectorRegistry
     kpi: KpiTracker
+    store: StoreState = field(default_factory=StoreState)
     snapshot: Snapshot = field(
         default_factory=lambda: Snapshot(
             taken_at=NOW,
@@ -87,7 +98,9 @@ class Scene:
 
 def make_scene(agent_labels: bool = False) -> tuple[Scene, Metrics]:
     scene = Scene(registry=CollectorRegistry(), kpi=KpiTracker(start=NOW - 3600))
-    metrics = Metrics(scene.registry, lambda: scene.snapshot, kpi=scene.kpi, agent_labels=agent_labels)
+    metrics = Metrics(
+        scene.registry, lambda: scene.snapshot, kpi=scene.kpi, store=scene.store, agent_labels=agent_labels
+    )
     metrics.configure(RULES)
     return scene, metrics
 
@@ -429,6 +442,19 @@ def test_a_busy_scene_exports_every_kind_of_metric() -> None:
         "fsrouter_hold_seconds_count",
     ]:
         assert name in names
+
+
+def test_the_call_store_health_is_read_at_each_scrape(scene_and_metrics: tuple[Scene, Metrics]) -> None:
+    scene, _ = scene_and_metrics
+    store_metrics = (
+        "fsrouter_store_failing",
+        "fsrouter_store_backlog_commands",
+        "fsrouter_store_write_failures_total",
+        "fsrouter_store_commands_dropped_total",
+    )
+    assert [scene.value(name) for name in store_metrics] == [0, 0, 0, 0]
+    scene.store.failing, scene.store.backlog, scene.store.failures, scene.store.dropped = True, 120, 7, 2
+    assert [scene.value(name) for name in store_metrics] == [1, 120, 7, 2]
 
 
 def test_esl_command_queue_waits_and_dropped_commands_are_per_node(scene_and_metrics: tuple[Scene, Metrics]) -> None:

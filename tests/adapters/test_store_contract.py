@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +16,7 @@ import gevent
 import pytest
 
 from fsrouter.adapters.store import (
+    FAILING_BUSY_TIMEOUT,
     MIGRATIONS,
     SCHEMA_VERSION,
     CallStore,
@@ -26,12 +30,13 @@ from fsrouter.core.commands import (
     RecordAgentState,
     RecordCall,
     RecordOffer,
+    RecordTrace,
     RecordWrapUp,
     SaveWaiting,
     WaitingCall,
     WrapUpRecord,
 )
-from fsrouter.errors import StoreError
+from fsrouter.errors import StoreError, StoreUnavailable
 
 T0 = 1_000.0
 
@@ -543,3 +548,108 @@ def test_sqlite_reports_use_after_close(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="cannot read calls"):
         store.calls()
+
+
+def test_sqlite_a_locked_file_is_unavailable_and_then_holds_the_hub_briefly_until_a_write_succeeds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "calls.db"
+    store = SqliteCallStore(path, busy_timeout=0.5)
+    other = sqlite3.connect(path, isolation_level=None)
+
+    def failed_apply_seconds() -> float:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailable, match="cannot record call c1: database is locked"):
+            store.apply(RecordCall(record=make_call("c1")))
+        return time.monotonic() - started
+
+    other.execute("BEGIN IMMEDIATE")
+    assert failed_apply_seconds() >= 0.45  # the whole busy timeout, once
+    assert failed_apply_seconds() < 0.25  # then FAILING_BUSY_TIMEOUT per try
+    other.execute("COMMIT")
+    store.apply(RecordCall(record=make_call("c1")))
+    other.execute("BEGIN IMMEDIATE")
+    assert failed_apply_seconds() >= 0.45  # a write went through: the normal timeout is back
+    other.close()
+    assert FAILING_BUSY_TIMEOUT < 0.25
+    assert store.call("c1") == make_call("c1")
+    store.close()
+
+
+def test_sqlite_applies_a_command_whole_or_not_at_all(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    store = SqliteCallStore(path)
+    store.apply(SaveWaiting(call=waiting("c1", T0)))
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TRIGGER kept BEFORE DELETE ON waiting BEGIN SELECT RAISE(ABORT, 'kept in flight'); END")
+    db.close()
+
+    with pytest.raises(StoreError, match="kept in flight") as refused:
+        store.apply(RecordCall(record=make_call("c1")))
+
+    assert not isinstance(refused.value, StoreUnavailable)  # the command itself was refused: no use retrying
+    assert store.calls() == []  # the record went with the failed removal from the calls in flight
+    assert [row.uuid for row in store.waiting()] == ["c1"]
+    store.close()
+
+
+def test_sqlite_a_full_disk_is_unavailable_until_there_is_room(tmp_path: Path) -> None:
+    store = SqliteCallStore(tmp_path / "calls.db")
+    store.limit_size(0)
+    with pytest.raises(StoreUnavailable, match="database or disk is full"):
+        for index in range(1_000):
+            store.apply(RecordTrace(call_uuid=f"c{index}", trace={"step": "x" * 500}))
+    store.limit_size(None)
+    store.apply(RecordCall(record=make_call("c1")))
+    assert store.call("c1") == make_call("c1")
+    store.close()
+
+
+@pytest.mark.parametrize("deleted", [("calls.db",), ("calls.db", "calls.db-wal", "calls.db-shm")])
+def test_sqlite_a_deleted_file_is_made_again_and_later_records_go_to_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, deleted: tuple[str, ...]
+) -> None:
+    path = tmp_path / "calls.db"
+    store = SqliteCallStore(path)
+    store.apply(RecordCall(record=make_call("before")))
+    for name in deleted:
+        (tmp_path / name).unlink()
+
+    with caplog.at_level(logging.WARNING, logger="fsrouter.adapters.store"):
+        store.apply(RecordCall(record=make_call("after")))
+
+    assert "the file was deleted or replaced under fsrouter; opened a new one" in caplog.text
+    assert uuids(store.calls()) == ["after"]
+    store.close()
+    reader = SqliteCallStore(path)  # what the next process, or `fsrouter report`, reads
+    assert reader.schema_version == SCHEMA_VERSION
+    assert uuids(reader.calls()) == ["after"]
+    reader.close()
+
+
+def test_sqlite_a_replaced_file_is_followed(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    store = SqliteCallStore(path)
+    store.apply(RecordCall(record=make_call("before")))
+    restored = SqliteCallStore(tmp_path / "backup.db")  # a backup put back
+    restored.record_call(make_call("from-backup"))
+    restored.close()
+    os.replace(tmp_path / "backup.db", path)
+
+    store.apply(RecordCall(record=make_call("after", entered_at=T0 + 1)))
+
+    assert uuids(store.calls()) == ["from-backup", "after"]
+    store.close()
+
+
+def test_sqlite_files_are_for_the_daemons_user_only_even_under_umask_022(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    previous = os.umask(0o022)  # run by hand
+    try:
+        store = SqliteCallStore(path)
+        store.apply(RecordCall(record=make_call("c1")))
+    finally:
+        os.umask(previous)
+    modes = {name: stat.S_IMODE((tmp_path / name).stat().st_mode) for name in ("calls.db", "calls.db-wal")}
+    store.close()
+    assert modes == {"calls.db": 0o600, "calls.db-wal": 0o600}

@@ -54,9 +54,18 @@ def test_status_agents_and_queues_describe_the_running_daemon(
 
     assert text.exit_code == 0, text.output
     assert f"nodes 127.0.0.1:{sim.port}=up" in text.stdout
+    assert f"store {daemon.db} ok (waiting 0, dropped 0)" in text.stdout
     assert f"rules {daemon.rules} version {content_version(daemon.rules.read_text())}" in text.stdout
     assert status["nodes"] == {f"127.0.0.1:{sim.port}": True}
     assert status["draining"] is False and status["calls"] == 0
+    assert status["store"] == {
+        "path": str(daemon.db),
+        "failing": False,
+        "failing_seconds": None,
+        "error": None,
+        "backlog": 0,
+        "dropped": 0,
+    }
     assert [(queue["name"], queue["waiting"]) for queue in status["queues"]] == [("support", 0)]
     agents_table = daemon.cli("agents").stdout.splitlines()
     assert agents_table[0].split()[:3] == ["ID", "ENDPOINT", "STATE"]
