@@ -31,3 +31,24 @@ def test_zero_grace_and_zero_reconcile_interval_are_allowed() -> None:
     settings = Settings(grace=0.0, reconcile_interval=0.0)
 
     assert (settings.grace, settings.reconcile_interval) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "shown"),
+    [
+        ("fs1=s3cret", "'fs1=***'"),
+        ("fs1:port=s3cret", "'fs1:port=***'"),
+        (":8021=s3cret", "':8021=***'"),
+        ("fs1", "'fs1'"),
+    ],
+)
+def test_a_malformed_esl_value_is_refused_without_echoing_its_password(spec: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings(esl=(spec,)).nodes()
+
+    assert str(caught.value) == f"--esl {shown}: expected HOST:PORT or HOST:PORT=PASSWORD"
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_password_may_hold_any_character_after_the_first_equals_sign() -> None:
+    assert Settings(esl=("fs1:8021=pa:ss=word",)).nodes() == [("fs1:8021", "fs1", 8021, "pa:ss=word")]
