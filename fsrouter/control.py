@@ -11,7 +11,8 @@ Protocol (UNIX stream socket, local only; the file is mode 0660, so the daemon's
   each gets its answer before the next is read.
 - The daemon answers each request with one line, a JSON object: ``{"ok": true, "result": <any JSON>}`` or
   ``{"ok": false, "error": "<what went wrong, for a human>"}``.
-- Lines are UTF-8 and at most ``MAX_LINE_BYTES`` long; a longer or malformed request gets an error answer.
+- Lines are UTF-8 and at most ``MAX_LINE_BYTES`` long; a longer or malformed request gets an error answer, and
+  so does one without an argument its command reads (``BadRequest``, see ``RequestArgs``).
 
 Which commands exist and what their results look like is the daemon's business (its handler); this module
 only carries them. The handler also receives the caller's UID (``SO_PEERCRED``), and commands that change
@@ -39,7 +40,7 @@ from typing import Any
 from gevent import socket
 from gevent.server import StreamServer
 
-from fsrouter.errors import ControlError, FsrouterError
+from fsrouter.errors import BadRequest, ControlError, FsrouterError
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class ControlServer:
     def _answer(self, line: bytes, uid: int) -> bytes:
         try:
             command, args = _parse_request(line)
-        except ValueError as exc:
+        except BadRequest as exc:
             return _encode({"ok": False, "error": str(exc)})
         if command in self._mutating:
             log.info("control: %s %s requested by uid %d", command, json.dumps(args, sort_keys=True), uid)
@@ -192,20 +193,35 @@ class ControlClient:
         return reply
 
 
-def _parse_request(line: bytes) -> tuple[str, dict[str, Any]]:
+class RequestArgs(dict[str, Any]):
+    """A request's ``args`` as the handler gets them: reading one the client left out (``args["action"]``) raises
+    ``BadRequest`` naming it, so an incomplete request is refused in one line instead of failing as a bug."""
+
+    def __init__(self, command: str, args: dict[str, Any]) -> None:
+        super().__init__(args)
+        self.command = command
+
+    def __missing__(self, key: str) -> Any:
+        raise BadRequest(f'{self.command} needs "{key}" in "args"')
+
+
+def _parse_request(line: bytes) -> tuple[str, RequestArgs]:
+    """The command and args of one request line; raises ``BadRequest``."""
     try:
         request = json.loads(line)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
-        raise ValueError(f"request is not valid JSON: {exc}") from exc
+        raise BadRequest(f"request is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the JSON parser recurses once per nesting level
+        raise BadRequest("request is not valid JSON: nested too deeply") from exc
     if not isinstance(request, dict):
-        raise ValueError("request must be a JSON object")
+        raise BadRequest("request must be a JSON object")
     command = request.get("command")
     if not isinstance(command, str) or not command:
-        raise ValueError('request needs a "command" string')
+        raise BadRequest('request needs a "command" string')
     args = request.get("args", {})
     if not isinstance(args, dict):
-        raise ValueError('"args" must be a JSON object')
-    return command, args
+        raise BadRequest('"args" must be a JSON object')
+    return command, RequestArgs(command, args)
 
 
 def _encode(message: dict[str, Any]) -> bytes:

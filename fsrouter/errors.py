@@ -107,3 +107,8 @@ class InstanceLocked(FsrouterError):
 
 class ControlError(FsrouterError):
     """The control socket could not be reached or refused the request."""
+
+
+class BadRequest(ControlError):
+    """A control request the daemon cannot act on: not a JSON object, nested too deeply, or without an argument
+    its command needs. Answered as an error; the connection stays usable."""

@@ -118,6 +118,7 @@ def test_several_requests_share_one_connection_and_args_may_be_omitted(server: C
         (b'{"args": {}}\n', 'request needs a "command" string'),
         (b'{"command": "agent", "args": ["agent-1000"]}\n', '"args" must be a JSON object'),
         (b'{"command": "\xff"}\n', "request is not valid JSON"),
+        (b'{"command": "agent", "args": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", "request is not valid JSON"),
     ],
 )
 def test_a_malformed_request_gets_an_error_and_the_connection_stays_usable(
@@ -132,6 +133,17 @@ def test_a_malformed_request_gets_an_error_and_the_connection_stays_usable(
 def test_a_refusal_from_the_daemon_reaches_the_client_as_one_line(server: ControlServer) -> None:
     with pytest.raises(ControlError, match=r"^unknown agent 'agent-9999'$"):
         ControlClient(server.path).request("agent", agent="agent-9999", action="login")
+
+
+def test_a_request_without_an_argument_its_command_reads_is_refused_without_a_traceback(
+    server: ControlServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="fsrouter.control"):
+        (answer,) = exchange_lines(server.path, b'{"command": "agent", "args": {"agent": "agent-1000"}}\n')
+
+    assert answer == {"ok": False, "error": 'agent needs "action" in "args"'}
+    assert not [record for record in caplog.records if record.exc_info or record.levelno >= logging.ERROR]
+    assert ControlClient(server.path).request("reload") == {"version": 2}
 
 
 def test_a_handler_bug_is_answered_and_logged_with_its_traceback(

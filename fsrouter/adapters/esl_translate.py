@@ -60,6 +60,8 @@ _ORIGINATION_UUID = re.compile(r"origination_uuid=([^,}\s]+)")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 _UNSAFE_IN_VALUE = re.compile(r"[\x00-\x1f\x7f'\\{}$]")
 _ERROR_PREFIXES = ("-ERR", "-USAGE")
+#: C0 and C1 control characters (NUL, newline, ESC, ...), which no caller number, name or number dialled needs
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def switch_true(value: str | None) -> bool:
@@ -127,15 +129,17 @@ def translate_or_malformed(headers: Mapping[str, str], body: str, node: str) -> 
 
 
 def _call_parked(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    """The caller's number, name and number dialled come from the far end: their control characters are
+    dropped here, so the store, the logs and the metrics never see them."""
     variables = channel_variables(headers)
     if not is_marked_for_fsrouter(variables):
         return None
     return CallParked(
         node=node,
         uuid=headers["Unique-ID"],
-        caller_number=headers.get("Caller-Caller-ID-Number", ""),
-        caller_name=headers.get("Caller-Caller-ID-Name", ""),
-        destination=headers.get("Caller-Destination-Number", ""),
+        caller_number=_CONTROL_CHARACTERS.sub("", headers.get("Caller-Caller-ID-Number", "")),
+        caller_name=_CONTROL_CHARACTERS.sub("", headers.get("Caller-Caller-ID-Name", "")),
+        destination=_CONTROL_CHARACTERS.sub("", headers.get("Caller-Destination-Number", "")),
         answered=headers.get("Answer-State") in ("answered", "early"),
         variables=variables,
     )

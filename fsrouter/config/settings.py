@@ -105,13 +105,16 @@ class Settings:
                 raise ConfigError(f"{flag} {value!r}: expected a number of seconds {relation} 0")
 
     def nodes(self) -> list[tuple[str, str, int, str]]:
-        """(name, host, port, password) per FreeSWITCH node; the name is ``HOST:PORT``."""
+        """(name, host, port, password) per FreeSWITCH node; the name is ``HOST:PORT``.
+
+        A malformed value is refused with its password masked (``HOST=***``): error messages end up in logs."""
         parsed = []
         for spec in self.esl:
-            address, _, password = spec.partition("=")
+            address, separator, password = spec.partition("=")
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit():
-                raise ConfigError(f"--esl {spec!r}: expected HOST:PORT or HOST:PORT=PASSWORD")
+                shown = address + ("=***" if separator else "")
+                raise ConfigError(f"--esl {shown!r}: expected HOST:PORT or HOST:PORT=PASSWORD")
             parsed.append((address, host, int(port), password or self.esl_password))
         return parsed
 

@@ -41,6 +41,16 @@ def fixture_bytes(relative: str) -> bytes:
     return (fixture_dir() / relative).read_bytes()
 
 
+def plain_captures() -> list[str]:
+    """Every recorded event-plain stream (the ESL scenarios', then the caller-side bridge races), as paths that
+    ``fixture_bytes`` reads."""
+    directory = fixture_dir()
+    caller_side = sorted((directory.parent / "esl-caller" / "plain").glob("*.raw"))
+    return [f"plain/{path.name}" for path in sorted((directory / "plain").glob("*.raw"))] + [
+        f"../esl-caller/plain/{path.name}" for path in caller_side
+    ]
+
+
 def scenario(name: str) -> dict[str, Any]:
     scenarios: dict[str, Any] = json.loads((fixture_dir() / "scenarios.json").read_text())["scenarios"]
     return dict(scenarios[name])

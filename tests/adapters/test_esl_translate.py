@@ -176,6 +176,17 @@ def test_park_tells_whether_the_caller_was_already_answered(state: str, answered
     assert event.answered is answered
 
 
+def test_control_characters_in_what_the_caller_sends_are_dropped_at_translation() -> None:
+    headers = park_headers(fsrouter_queue="sales") | {
+        "Caller-Caller-ID-Number": "20\x0000\x7f",
+        "Caller-Caller-ID-Name": "Zo\u00eb\x1b[2J\u0085 Smith\t",
+        "Caller-Destination-Number": "5003\r\n",
+    }
+    event = translate(headers, "", NODE)
+    assert isinstance(event, CallParked)
+    assert (event.caller_number, event.caller_name, event.destination) == ("2000", "Zo\u00eb[2J Smith", "5003")
+
+
 @pytest.mark.parametrize(("name", "held"), [("CHANNEL_HOLD", True), ("CHANNEL_UNHOLD", False)])
 def test_hold_and_unhold_of_a_leg(name: str, held: bool) -> None:
     headers = {"Event-Name": name, "Unique-ID": "leg-1", "Channel-Call-State": "HELD" if held else "ACTIVE"}

@@ -58,3 +58,24 @@ def test_an_instance_given_is_kept_and_one_a_channel_variable_cannot_carry_is_re
     assert str(caught.value) == (
         "--instance 'pbx1,fsrouter_leg=x': expected 1 to 64 letters, digits, '.', '_' or '-'"
     )
+
+
+@pytest.mark.parametrize(
+    ("spec", "shown"),
+    [
+        ("fs1=s3cret", "'fs1=***'"),
+        ("fs1:port=s3cret", "'fs1:port=***'"),
+        (":8021=s3cret", "':8021=***'"),
+        ("fs1", "'fs1'"),
+    ],
+)
+def test_a_malformed_esl_value_is_refused_without_echoing_its_password(spec: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings(esl=(spec,)).nodes()
+
+    assert str(caught.value) == f"--esl {shown}: expected HOST:PORT or HOST:PORT=PASSWORD"
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_password_may_hold_any_character_after_the_first_equals_sign() -> None:
+    assert Settings(esl=("fs1:8021=pa:ss=word",)).nodes() == [("fs1:8021", "fs1", 8021, "pa:ss=word")]
