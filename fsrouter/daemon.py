@@ -38,7 +38,7 @@ from fsrouter import __version__, systemd
 from fsrouter.adapters.esl import EslNode
 from fsrouter.adapters.metrics import Metrics, serve
 from fsrouter.adapters.store import SqliteCallStore
-from fsrouter.config.rules_loader import load_rules
+from fsrouter.config.rules_loader import load_rules, load_rules_in_thread
 from fsrouter.config.settings import Settings
 from fsrouter.control import ControlServer
 from fsrouter.core.commands import (
@@ -331,7 +331,7 @@ class Daemon:
         systemd.reloading()
         try:
             try:
-                new_rules = load_rules(self.settings.rules, now=self.clock())
+                new_rules = load_rules_in_thread(self.settings.rules, now=self.clock())
             except RuleError:
                 self.metrics.rules_reload(False)
                 raise
