@@ -45,7 +45,7 @@ from fsrouter.adapters.instance_lock import FileInstanceLock
 from fsrouter.adapters.metrics import Metrics, serve
 from fsrouter.adapters.store import SqliteCallStore
 from fsrouter.adapters.store_writer import StoreWriter
-from fsrouter.config.rules_loader import load_rules
+from fsrouter.config.rules_loader import load_rules, load_rules_in_thread
 from fsrouter.config.settings import Settings
 from fsrouter.control import ControlServer
 from fsrouter.core.commands import (
@@ -361,7 +361,7 @@ class Daemon:
         systemd.reloading()
         try:
             try:
-                new_rules = load_rules(self.settings.rules, now=self.clock())
+                new_rules = load_rules_in_thread(self.settings.rules, now=self.clock())
             except RuleError:
                 self.metrics.rules_reload(False)
                 raise

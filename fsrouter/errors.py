@@ -58,6 +58,12 @@ class EslAuthError(EslError):
     """FreeSWITCH refused the password."""
 
 
+class UnsafeCommand(EslError):
+    """A command holding text FreeSWITCH would misread (a line break, a space inside one argument, a variable
+    block; ``core/esl_safety.py``): refused by the ESL adapter, never written. A local fault (our rules or our
+    bug) reported like a refused command, so the router treats it as one."""
+
+
 class CallGone(EslError):
     """The channel no longer exists in FreeSWITCH; ``uuid`` is that channel, when the reply tells which."""
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic, Transfer
+from fsrouter.core.esl_safety import Slot, unsafe_reason
 from fsrouter.core.events import (
     AGENT_ACTIONS,
     AgentAction,
@@ -27,6 +28,7 @@ from fsrouter.core.events import (
     OriginateFailed,
     OriginateSucceeded,
 )
+from fsrouter.errors import UnsafeCommand
 
 AGENT_CONTROL_SUBCLASS = "fsrouter::agent"
 """CUSTOM subclass a dialplan feature code fires (``Agent``, ``Action`` headers) to log an agent in/out."""
@@ -57,7 +59,7 @@ instance that may take the call."""
 
 _TRUE_WORDS = frozenset({"yes", "on", "true", "t", "enabled", "active", "allow"})
 _ORIGINATION_UUID = re.compile(r"origination_uuid=([^,}\s]+)")
-_VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_VARIABLE_NAME = re.compile(r"[A-Za-z0-9_]+")
 _UNSAFE_IN_VALUE = re.compile(r"[\x00-\x1f\x7f'\\{}$]")
 _ERROR_PREFIXES = ("-ERR", "-USAGE")
 #: C0 and C1 control characters (NUL, newline, ESC, ...), which no caller number, name or number dialled needs
@@ -224,29 +226,44 @@ def encode(command: EslCommand, *, instance: str) -> list[str]:
     """The ESL commands (first line + optional header lines, no trailing blank line) for a core command, sent
     by fsrouter instance ``instance`` (it tags the agent legs it originates).
 
-    Each string is sent and answered on its own, in order.
+    Each string is sent and answered on its own, in order. This is the one place where values become command
+    text: each one is checked for its slot (``core/esl_safety.py``) or escaped (channel-variable values), and a
+    command holding a value FreeSWITCH would misread raises UnsafeCommand, whatever the value's origin.
     """
     match command:
         case Answer(uuid=uuid):
-            return [f"api uuid_answer {uuid}"]
+            return [f"api uuid_answer {_argument(uuid)}"]
         case PlayMusic(uuid=uuid, source=source):
-            return [f"api uuid_broadcast {uuid} {source} aleg"]
+            return [f"api uuid_broadcast {_argument(uuid)} {_argument(source)} aleg"]
         case Originate():
             return [_encode_originate(command, instance)]
         case Bridge(caller_uuid=caller, agent_uuid=agent):
+            caller, agent = _argument(caller), _argument(agent)
             return [f"api uuid_break {caller} all", f"api uuid_bridge {caller} {agent}"]
         case Kill(uuid=uuid, cause=cause):
-            return [f"api uuid_kill {uuid} {cause}"]
+            return [f"api uuid_kill {_argument(uuid)} {_argument(cause)}"]
         case Transfer(uuid=uuid, destination=destination, dialplan=dialplan, context=context):
-            return [f"api uuid_transfer {uuid} {destination} {dialplan} {context}"]
+            words = " ".join(_argument(word) for word in (uuid, destination, dialplan, context))
+            return [f"api uuid_transfer {words}"]
     raise TypeError(f"not an ESL command: {command!r}")
+
+
+def _argument(value: str, slot: Slot = Slot.ARGUMENT) -> str:
+    """``value``, unchanged, if FreeSWITCH reads it back as one argument in ``slot``; else UnsafeCommand."""
+    reason = unsafe_reason(value, slot) if value else "is empty (the arguments after it would shift)"
+    if reason is not None:
+        raise UnsafeCommand(f"refused to send {value[:80]!r}: it {reason}")
+    return value
 
 
 def _encode_originate(command: Originate, instance: str) -> str:
     """``bgapi originate {vars}<endpoint> &park()`` with ``Job-UUID`` = the leg uuid, so the BACKGROUND_JOB
     and the leg's channel events share one id."""
+    leg_uuid = _argument(command.leg_uuid)
+    if not math.isfinite(command.timeout):
+        raise UnsafeCommand(f"refused to send an originate with a ring timeout of {command.timeout} s")
     variables: dict[str, str] = {
-        "origination_uuid": command.leg_uuid,
+        "origination_uuid": leg_uuid,
         "originate_timeout": str(max(1, math.ceil(command.timeout))),
         "ignore_early_media": "true",
         AGENT_LEG_TAG[0]: AGENT_LEG_TAG[1],
@@ -260,12 +277,13 @@ def _encode_originate(command: Originate, instance: str) -> str:
     for name, value in command.variables.items():
         variables.setdefault(name, value)
     block = ",".join(f"{_variable_name(name)}={dialstring_value(value)}" for name, value in variables.items())
-    return f"bgapi originate {{{block}}}{command.endpoint} &park()\nJob-UUID: {command.leg_uuid}"
+    endpoint = _argument(command.endpoint, Slot.DIAL_STRING)
+    return f"bgapi originate {{{block}}}{endpoint} &park()\nJob-UUID: {leg_uuid}"
 
 
 def _variable_name(name: str) -> str:
-    if not _VARIABLE_NAME.match(name):
-        raise ValueError(f"invalid channel variable name {name!r}")
+    if not _VARIABLE_NAME.fullmatch(name):
+        raise UnsafeCommand(f"refused to send the channel variable name {name[:80]!r}: not letters, digits, _")
     return name
 
 

@@ -22,10 +22,20 @@ from functools import cache
 from types import NoneType, UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, WithJsonSchema, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    WithJsonSchema,
+    create_model,
+)
 
 from fsrouter.core import geo
-from fsrouter.core.rule_keys import DeclaredKey, declared_keys
+from fsrouter.core.esl_safety import Slot, unsafe_reason
+from fsrouter.core.rule_keys import LARGEST_NUMBER, DeclaredKey, declared_keys
 from fsrouter.core.rules import AgentConfig, QueueConfig, Route, RouteAction
 from fsrouter.core.strategies import STRATEGIES
 
@@ -109,6 +119,18 @@ Text = Annotated[
 Names = Text | list[Text]
 
 
+def _fits(slot: Slot) -> AfterValidator:
+    """Refuses text FreeSWITCH would misread in ``slot`` of a command line (``core/esl_safety.py``)."""
+
+    def check(value: str) -> str:
+        reason = unsafe_reason(value, slot)
+        if reason is not None:
+            raise ValueError(reason)
+        return value
+
+    return AfterValidator(check)
+
+
 def base_type(key: DeclaredKey) -> Any:
     """``key``'s annotation without ``| None``."""
     annotation = key.annotation
@@ -121,6 +143,7 @@ def _value_type(key: DeclaredKey) -> Any:
     """The pydantic type of one declared key's YAML value, with its constraints and help."""
     spec = key.spec
     base = base_type(key)
+    maximum = LARGEST_NUMBER if spec.maximum is None else spec.maximum
     value: Any
     if spec.shape:
         value = _SHAPES[spec.shape]
@@ -130,12 +153,14 @@ def _value_type(key: DeclaredKey) -> Any:
         value = Literal[spec.choices]
     elif base is str:
         value = Annotated[Text, Field(pattern=spec.pattern or None)]
+        if spec.esl_slot is not None:
+            value = Annotated[value, _fits(spec.esl_slot)]
     elif base is float:
-        value = Annotated[float, Field(ge=spec.minimum, le=spec.maximum)]
+        value = Annotated[float, Field(ge=spec.minimum, le=maximum, allow_inf_nan=False)]
     elif base is int:
-        value = Annotated[int, Field(ge=spec.minimum, le=spec.maximum)]
+        value = Annotated[int, Field(ge=spec.minimum, le=maximum)]
     elif get_origin(base) is Mapping:
-        value = dict[str, Annotated[int, Field(ge=spec.minimum, le=spec.maximum)]]
+        value = dict[str, Annotated[int, Field(ge=spec.minimum, le=maximum)]]
     else:
         raise TypeError(f"rule key {key.name!r}: no YAML type for {key.annotation!r}")
     return Annotated[value, Field(description=spec.help)]

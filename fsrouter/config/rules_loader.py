@@ -6,9 +6,15 @@ than stopping at the first; each one points at the line of the offending key or 
 and cross-checked here (queues, calendars, VIP lists, regions, strategies) so the core never meets a
 dangling reference at call time.
 
-The YAML is read with a SafeLoader subclass that builds dicts and lists remembering where each key, value
-and item starts (``_YamlMap`` / ``_YamlList``); scalars are plain Python values whose line is asked of
-their parent.
+The YAML is read with libyaml (PyYAML's ``CSafeLoader``: the pure-Python parser took 20 of the 25 s of a
+60,000-agent file) into dicts and lists remembering where each key, value and item starts (``_YamlMap`` /
+``_YamlList``); scalars are plain Python values whose line is asked of their parent.
+
+Nothing in the file can crash the reader: a file over ``MAX_RULES_BYTES``, nesting deeper than
+``MAX_NESTING``, a number of more than ``MAX_NUMBER_CHARACTERS`` characters, an impossible date, text that
+FreeSWITCH would misread on a command line (``core/esl_safety.py``) are each a located problem, and any other
+exception (a bug, a library's surprise) is reported as ``internal error reading rules`` at the last line the
+reader had reached. ``load_rules_in_thread`` reads off the gevent hub, so a big file does not stop routing.
 
     >>> rules = load_rules("routing-rules.yaml", now=time.time())
     >>> errors, warnings = check_file("routing-rules.yaml")
@@ -17,16 +23,18 @@ their parent.
 from __future__ import annotations
 
 import difflib
+import gc
 import hashlib
 import logging
-import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any
 
+import gevent
 import yaml
 from pydantic import ValidationError
 
@@ -70,7 +78,8 @@ from fsrouter.core.conditions import (
     VariableIs,
     VipList,
 )
-from fsrouter.core.rule_keys import DeclaredKey, declared_keys
+from fsrouter.core.esl_safety import Slot, unsafe_reason
+from fsrouter.core.rule_keys import LARGEST_NUMBER, DeclaredKey, declared_keys
 from fsrouter.core.rules import AgentConfig, EscalationStep, QueueConfig, Route, RouteAction, Rules
 from fsrouter.core.strategies import STRATEGIES
 from fsrouter.errors import ConfigError, RuleError
@@ -81,6 +90,19 @@ log = logging.getLogger(__name__)
 MAX_CONDITION_DEPTH = 8
 #: An overflow target made of these characters is an extension number; anything else must name a queue.
 EXTENSION = re.compile(r"[0-9+*#]+")
+#: The largest rules file read, in bytes (16 MiB): three to four times a 60,000-agent file (4 to 5 MB), a bound on
+#: the memory a reload takes (see the RSS per MB of rules printed by ``bench/reload.py``). In the README.
+MAX_RULES_BYTES = 16 * 1024 * 1024
+#: YAML nesting deeper than this is refused before it is built: a rules file needs about 20 levels (conditions
+#: nested ``MAX_CONDITION_DEPTH`` deep), and each level costs the reader a few frames of Python's stack.
+MAX_NESTING = 64
+#: A number written with more characters than this is refused: no rules value needs one, and Python refuses to
+#: read integers of more than 4,300 digits (``sys.get_int_max_str_digits``) or to turn 10^400 into a float.
+MAX_NUMBER_CHARACTERS = 32
+#: The characters of a value quoted in a problem (a value can be megabytes long).
+SHOWN_CHARACTERS = 60
+#: The slot of a route action's target on a FreeSWITCH command line (``queue``/``overflow`` name queues or digits).
+ACTION_SLOTS = {"transfer": Slot.ARGUMENT, "closed": Slot.INLINE_ARGUMENT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +124,56 @@ class Problem:
 def load_rules(path: str, *, now: float) -> Rules:
     """Read, validate and build the rules in ``path``; RuleError lists every problem (warnings are logged)."""
     try:
-        with open(path, "rb") as handle:
-            content = handle.read()
+        content = _read_file(path)
     except OSError as exc:
         raise RuleError([ConfigError(f"cannot read rules file: {exc.strerror or exc}", path=path)]) from exc
     return parse_rules(content, path=path, now=now)
+
+
+def load_rules_in_thread(path: str, *, now: float) -> Rules:
+    """``load_rules`` in a thread of the gevent hub's pool: the calling greenlet waits, the others run.
+
+    Parsing a 60,000-agent file takes seconds of CPU; in the hub's thread it would hold every greenlet (new
+    calls waited 22 s). The reader shares nothing with the daemon, only returns a new ``Rules``, and its
+    Python code gives the GIL back every few milliseconds (``sys.getswitchinterval``), so the hub keeps
+    routing while it runs: ``bench/reload.py`` measured a longest hub gap of 0.18 s while a 60,000-agent file
+    (5.3 MB) parsed in the thread, against 10.4 s when it parsed in the hub.
+    """
+    outcome: Rules | RuleError = gevent.get_hub().threadpool.apply(_rules_or_error, (path, now))
+    if isinstance(outcome, RuleError):
+        raise outcome
+    return outcome
+
+
+#: one parse in a thread at a time, so that pausing the cyclic garbage collector for it cannot interleave
+_THREAD_PARSE = threading.Lock()
+
+
+def _rules_or_error(path: str, now: float) -> Rules | RuleError:
+    """``load_rules``'s rules, or its RuleError returned: gevent's pool prints a traceback for an exception
+    raised in its threads, and a refused reload is no bug.
+
+    Python's cyclic garbage collector is paused meanwhile: the parse allocates millions of containers that all
+    stay alive, so the collector ran about 4,300 times during a 60,000-agent parse, for up to 1.3 s at a time
+    with the GIL held: the longest stall of the hub. Reference counting still frees everything the parse drops
+    (it makes no cycles); the collector runs again right after.
+    """
+    with _THREAD_PARSE:
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return load_rules(path, now=now)
+        except RuleError as error:
+            return error
+        finally:
+            if collecting:
+                gc.enable()
+
+
+def _read_file(path: str) -> bytes:
+    """The file's bytes, at most one more than ``MAX_RULES_BYTES`` (enough to tell that it is too big)."""
+    with open(path, "rb") as handle:
+        return handle.read(MAX_RULES_BYTES + 1)
 
 
 def parse_rules(content: str | bytes, *, path: str = "<rules>", now: float = 0.0) -> Rules:
@@ -121,15 +188,32 @@ def parse_rules(content: str | bytes, *, path: str = "<rules>", now: float = 0.0
 
 def check_file(path: str) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) for the rules file at ``path``; OSError (FileNotFoundError, ...) if unreadable."""
-    with open(path, "rb") as handle:
-        content = handle.read()
-    _, errors, warnings = _analyse(content, path, 0.0)
+    _, errors, warnings = _analyse(_read_file(path), path, 0.0)
     return errors, warnings
 
 
-def _analyse(
-    content: str | bytes, path: str, now: float
-) -> tuple[Rules | None, list[Problem], list[Problem]]:
+Analysis = tuple[Rules | None, list[Problem], list[Problem]]
+
+
+def _analyse(content: str | bytes, path: str, now: float) -> Analysis:
+    """(rules or None, errors, warnings). Never raises: an unexpected exception is an error at the last line
+    the reader had reached, so a bad file can never stop a daemon (a reload keeps the old rules)."""
+    builder = _RulesBuilder(path)
+    try:
+        return _analyse_with(builder, content, now)
+    except Exception as exc:
+        log.debug("internal error reading %s", path, exc_info=True)
+        message = f"internal error reading rules: {type(exc).__name__}: {_shown(str(exc))}"
+        return None, [Problem(path, builder.at, message)], []
+
+
+def _analyse_with(builder: _RulesBuilder, content: str | bytes, now: float) -> Analysis:
+    path = builder.path
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if len(data) > MAX_RULES_BYTES:
+        line = data[:MAX_RULES_BYTES].count(b"\n") + 1
+        limit = f"{MAX_RULES_BYTES // (1024 * 1024)} MiB"
+        return None, [Problem(path, line, f"the file is larger than {limit}, the most fsrouter reads")], []
     if isinstance(content, bytes):
         try:
             text = content.decode("utf-8")
@@ -145,17 +229,9 @@ def _analyse(
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        message = f"YAML syntax: {exc.problem or exc.context}"
-        if exc.context and exc.context_mark is not None and exc.problem:
-            message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
-        if "'\\t'" in message:
-            message += "; indent with spaces, not tabs"
-        return None, [Problem(path, line, message)], []
+        return None, [_syntax_problem(exc, text, path)], []
     except yaml.YAMLError as exc:
         return None, [Problem(path, 1, f"YAML syntax: {exc}")], []
-    builder = _RulesBuilder(path)
     for line, key in loader.duplicate_keys:
         builder.error(line, f"duplicate key {key!r} (YAML keeps only the last one)")
     rules = builder.build(document, now)
@@ -164,6 +240,24 @@ def _analyse(
         return None, errors, sorted(builder.warnings, key=lambda problem: problem.line)
     rules = replace(rules, version=content_version(text))
     return rules, errors, sorted(builder.warnings, key=lambda problem: problem.line)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, path: str) -> Problem:
+    """The problem libyaml (or a constructor of ours) reports, at its line; a tab gets a hint."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark is not None else 1
+    message = f"YAML syntax: {exc.problem or exc.context}"
+    if exc.context and exc.context_mark is not None and exc.problem:
+        message += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+    if mark is not None and _character_at(text, mark.line, mark.column) == "\t":
+        message += "; indent with spaces, not tabs"
+    return Problem(path, line, message)
+
+
+def _character_at(text: str, line: int, column: int) -> str:
+    """The character at 0-based ``line`` and ``column`` of ``text`` ("" past the end)."""
+    lines = text.split("\n", line + 1)
+    return lines[line][column : column + 1] if line < len(lines) else ""
 
 
 def content_version(text: str) -> str:
@@ -194,10 +288,32 @@ class _YamlList(list[Any]):
         self.item_lines: list[int] = []
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.CSafeLoader):
+    """libyaml's parser with PyYAML's safe constructors, bounded: nesting deeper than ``MAX_NESTING`` and any
+    value a constructor cannot build (``!!int x``) are YAML errors at the value's line, never an exception."""
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self.duplicate_keys: list[tuple[int, str]] = []
+        self.depth = 0
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        nested = isinstance(node, yaml.CollectionNode)
+        if nested and self.depth >= MAX_NESTING:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"nested deeper than {MAX_NESTING} levels", node.start_mark
+            )
+        self.depth += nested
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value: {_shown(str(exc))}", node.start_mark
+            ) from exc
+        finally:
+            self.depth -= nested
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _YamlMap:
@@ -226,16 +342,36 @@ def _construct_list(loader: _LineLoader, node: yaml.SequenceNode) -> _YamlList:
 
 
 def _construct_int(loader: _LineLoader, node: yaml.ScalarNode) -> int | str:
-    """Phone numbers stay text: YAML 1.1 would read ``+33612345678`` as 33612345678 and ``0612345670`` as octal."""
+    """Phone numbers stay text: YAML 1.1 would read ``+33612345678`` as 33612345678 and ``0612345670`` as octal.
+
+    A number longer than ``MAX_NUMBER_CHARACTERS`` is a YAML error at its line."""
     text = loader.construct_scalar(node)
     if text.startswith("+") or (len(text) > 1 and text.startswith("0") and text[1].isdigit()):
         return text
+    if len(text) > MAX_NUMBER_CHARACTERS:
+        raise yaml.constructor.ConstructorError(
+            None,
+            None,
+            f"a number of {len(text)} characters is out of range (quote it if it is text)",
+            node.start_mark,
+        )
     value = yaml.SafeLoader.construct_yaml_int(loader, node)
     assert isinstance(value, int)
     return value
 
 
+def _construct_timestamp(loader: _LineLoader, node: yaml.ScalarNode) -> date | datetime | str:
+    """A date YAML cannot build (``2026-02-30``) stays text, for the reader of the key to report where it is."""
+    try:
+        value: date | datetime = yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        text: str = loader.construct_scalar(node)
+        return text
+    return value
+
+
 _LineLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_LineLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 _LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_list)
 
@@ -255,12 +391,17 @@ def _kind(value: object) -> str:
     if isinstance(value, int | float):
         return f"a number ({value})"
     if isinstance(value, str):
-        return f"text ({value!r})"
+        return f"text ({_shown(value)!r})"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
     return f"a {type(value).__name__}"
+
+
+def _shown(text: str) -> str:
+    """``text`` cut to ``SHOWN_CHARACTERS`` for a problem's message."""
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
 
 
 # --- validation ---------------------------------------------------------------------------------------------
@@ -288,6 +429,8 @@ class _RulesBuilder:
         self.vip_lists: dict[str, VipList] = {}
         self.regions: set[str] = set()
         self.queue_lines: dict[str, int] = {}
+        #: the line of the last entry read: where an unexpected exception is reported
+        self.at = 1
 
     def error(self, line: int, message: str) -> None:
         self.errors.append(Problem(self.path, line, message))
@@ -326,21 +469,26 @@ class _RulesBuilder:
         self.error(mapping.value_lines[key], f"{what} {key} should be text, got {_kind(value)}")
         return default
 
-    def number(
-        self, mapping: _YamlMap, key: str, default: float, what: str, *, maximum: float = math.inf
-    ) -> float:
-        """A non-negative number of seconds (or a fraction when ``maximum`` is 1)."""
+    def number(self, mapping: _YamlMap, key: str, default: float, what: str) -> float:
+        """A non-negative number of seconds, at most ``LARGEST_NUMBER``."""
         if key not in mapping:
             return default
         value = mapping[key]
-        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= maximum:
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= LARGEST_NUMBER:
             return float(value)
-        bound = f"between 0 and {maximum:g}" if maximum != math.inf else "a number >= 0"
+        bound = _bounds(False, 0, LARGEST_NUMBER)
         self.error(mapping.value_lines[key], f"{what} {key} should be {bound}, got {_kind(value)}")
         return default
 
     def integer(
-        self, mapping: _YamlMap, key: str, default: int, what: str, *, minimum: int = 0, maximum: int = 10**9
+        self,
+        mapping: _YamlMap,
+        key: str,
+        default: int,
+        what: str,
+        *,
+        minimum: int = 0,
+        maximum: int = LARGEST_NUMBER,
     ) -> int:
         if key not in mapping:
             return default
@@ -379,6 +527,7 @@ class _RulesBuilder:
             return
         for name, body in section.items():
             line = section.key_lines[name]
+            self.at = line
             entry = self.mapping(body, section.value_lines[name], f"{key} {name!r}")
             if entry is not None:
                 yield str(name), line, entry
@@ -396,6 +545,7 @@ class _RulesBuilder:
             self.error(parent.value_lines[key], f"{what} should be a list ({example}), got {_kind(value)}")
             return
         for index, line, item in _items(value):
+            self.at = line
             body = self.mapping(item, line, f"{what}[{index}]")
             if body is not None:
                 yield index, line, body
@@ -435,6 +585,12 @@ class _RulesBuilder:
             if key.spec.refers_to:
                 self.refer(key.spec.refers_to, value, body.value_lines[key.name], f"{what} {key.name}")
         return values
+
+    def fits(self, text: str, slot: Slot, line: int, what: str) -> None:
+        """``text`` goes into ``slot`` of a FreeSWITCH command line: an error if FreeSWITCH would misread it."""
+        reason = unsafe_reason(text, slot)
+        if reason is not None:
+            self.error(line, f"{what} {_shown(text)!r} {reason}")
 
     def refer(self, kind: str, name: str, line: int, who: str) -> None:
         """Note (or check at once) that ``name`` must be a ``kind`` (``core.rule_keys.REFERENCE_KINDS``)."""
@@ -553,12 +709,13 @@ class _RulesBuilder:
     def date_value(self, item: object, line: int, what: str) -> date | None:
         if isinstance(item, date) and not isinstance(item, datetime):
             return item
+        reason = ""
         if isinstance(item, str):
             try:
                 return date.fromisoformat(item)
-            except ValueError:
-                pass
-        self.error(line, f"{what}: {_kind(item)} is not a date (YYYY-MM-DD)")
+            except ValueError as exc:
+                reason = f": {exc}" if re.fullmatch(r"\d{4}-\d{2}-\d{2}", item) else ""
+        self.error(line, f"{what}: {_kind(item)} is not a date (YYYY-MM-DD){reason}")
         return None
 
     def weekly_hours(self, body: _YamlMap, what: str) -> dict[int, tuple[TimeRange, ...]]:
@@ -858,6 +1015,8 @@ class _RulesBuilder:
                 self.error(action_line, f"{label}: write 'reject: true'")
         else:
             target = self.text(body, action, "", label)
+            if action in ACTION_SLOTS:
+                self.fits(target, ACTION_SLOTS[action], action_line, f"{label} {action}")
             if action == "queue":
                 self.refs.queues.append((target, action_line, label))
             elif action == "overflow":
@@ -1016,8 +1175,12 @@ class _RulesBuilder:
 
     def check_queue_staffing(self, queues: Mapping[str, QueueConfig], agents: list[AgentConfig]) -> None:
         """Every queue has agents, with every skill it requires, on shift whenever the queue is open."""
+        members_of: dict[str, list[AgentConfig]] = {name: [] for name in queues}
+        for agent in agents:
+            for name in agent.queues:
+                members_of.get(name, []).append(agent)
         for name, queue in queues.items():
-            members = [agent for agent in agents if name in agent.queues]
+            members = members_of[name]
             line = self.queue_lines[name]
             if not members:
                 self.warn(
@@ -1091,21 +1254,28 @@ def _bad_value(key: DeclaredKey, what: str, error: Mapping[str, Any]) -> str:
     """The operator's message for one validation ``error`` (pydantic's) of declared ``key``, said from what the
     declaration expects: ``queue 'support' max_wait should be a number >= 0, got text ('ten minutes')``."""
     spec, value, name = key.spec, error["input"], key.name
+    if isinstance(value, str) and value and spec.esl_slot is not None:
+        reason = unsafe_reason(value, spec.esl_slot)
+        if reason is not None:
+            return f"{what} {name} {_shown(value)!r} {reason}"
     if isinstance(value, str) and value:
         if spec.refers_to == "strategy":
             known = sorted(STRATEGIES)
             return f"{what}: unknown strategy {value!r}{_RulesBuilder.hint(value, known)} (known: {', '.join(known)})"
         if spec.choices:
-            return f"{what} {name} {value!r} is not one of: {', '.join(spec.choices)}"
+            return f"{what} {name} {_shown(value)!r} is not one of: {', '.join(spec.choices)}"
         if spec.pattern:
-            return f"{what} {name} {value!r} should be {spec.pattern_meaning}"
+            return f"{what} {name} {_shown(value)!r} should be {spec.pattern_meaning}"
     expected = rule_schema.base_type(key)
     if expected is str:
         return f"{what} {name} should be text, got {_kind(value)}"
+    maximum = spec.maximum
+    if maximum is None and isinstance(value, int | float) and not value <= LARGEST_NUMBER:  # nan too
+        maximum = LARGEST_NUMBER
     if expected is float:
-        return f"{what} {name} should be {_bounds(False, spec.minimum, spec.maximum)}, got {_kind(value)}"
+        return f"{what} {name} should be {_bounds(False, spec.minimum, maximum)}, got {_kind(value)}"
     if expected is int:
-        return f"{what} {name} should be {_bounds(True, spec.minimum, spec.maximum)}, got {_kind(value)}"
+        return f"{what} {name} should be {_bounds(True, spec.minimum, maximum)}, got {_kind(value)}"
     if error["loc"]:
         entry = name.removesuffix("s")
         level = _bounds(True, spec.minimum, spec.maximum)

@@ -25,10 +25,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-__all__ = ["RULE_KEY", "DeclaredKey", "RuleKey", "declared_keys", "rule_key"]
+from fsrouter.core.esl_safety import Slot
+
+__all__ = ["LARGEST_NUMBER", "RULE_KEY", "DeclaredKey", "RuleKey", "declared_keys", "rule_key"]
 
 #: the field-metadata entry that holds a ``RuleKey``
 RULE_KEY = "fsrouter.rule_key"
+
+#: the bound of a number key that declares no ``maximum``: 10^9 seconds is 31 years, and no count, level or
+#: weight of a call centre comes near it; a bigger number is a typo (and 1e400 would be infinite)
+LARGEST_NUMBER = 10**9
 
 #: what ``refers_to`` may name; the loader resolves each once the whole file is read
 REFERENCE_KINDS = ("queue", "queue-or-extension", "calendar", "agent", "strategy")
@@ -43,7 +49,8 @@ class RuleKey:
     makes the value a name that must exist elsewhere in the file. ``pattern`` is a regular expression a text
     value must match in full, ``pattern_meaning`` says what it means in the error (``a dial string like
     user/1000``). ``shape`` names a key whose YAML shape differs from its field's (``escalation``,
-    ``agent-queues``): the loader has a dedicated reader for each shape.
+    ``agent-queues``): the loader has a dedicated reader for each shape. ``esl_slot`` says where on a FreeSWITCH
+    command line a text key's value goes (``core/esl_safety.py``): text FreeSWITCH would misread there is refused.
     """
 
     help: str
@@ -54,6 +61,7 @@ class RuleKey:
     pattern: str = ""
     pattern_meaning: str = ""
     shape: str = ""
+    esl_slot: Slot | None = None
 
     def __post_init__(self) -> None:
         if self.refers_to and self.refers_to not in REFERENCE_KINDS:

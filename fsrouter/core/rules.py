@@ -18,6 +18,7 @@ from types import MappingProxyType
 
 from fsrouter.core.calendars import Calendar
 from fsrouter.core.conditions import ALWAYS_TRUE, CallInfo, Condition, Facts, VipList
+from fsrouter.core.esl_safety import Slot
 from fsrouter.core.geo import DEFAULT_REGION_TABLES, RegionTables, describe
 from fsrouter.core.rule_keys import rule_key
 
@@ -64,7 +65,7 @@ class QueueConfig:
         "How the agent is picked (the strategy registry's names); an unknown name is an error.",
         refers_to="strategy",
     )
-    moh: str = rule_key(DEFAULT_MOH, "Music on hold played to waiting callers.")
+    moh: str = rule_key(DEFAULT_MOH, "Music on hold played to waiting callers.", esl_slot=Slot.ARGUMENT)
     ring_timeout: float = rule_key(
         20.0, "Seconds one agent rings before the next one is tried (originate_timeout).", minimum=0
     )
@@ -72,7 +73,9 @@ class QueueConfig:
         10.0, "Seconds of after-call work before the agent gets another call, unless the agent sets its own.", minimum=0
     )
     max_wait: float = rule_key(0.0, "Seconds a caller may wait before ending timed_out (0 = no limit).", minimum=0)
-    timeout_destination: str = rule_key("", "Extension a timed-out caller is sent to; empty = hang up.")
+    timeout_destination: str = rule_key(
+        "", "Extension a timed-out caller is sent to; empty = hang up.", esl_slot=Slot.ARGUMENT
+    )
     service_level_seconds: float = rule_key(
         20.0, "Service-level threshold T: share of calls answered within T seconds.", minimum=0
     )
@@ -119,7 +122,9 @@ class QueueConfig:
         "Opening hours (a calendar name); a call routed here while it is closed gets closed_message.",
         refers_to="calendar",
     )
-    closed_message: str = rule_key("", "Announcement played to a caller of the closed queue.")
+    closed_message: str = rule_key(
+        "", "Announcement played to a caller of the closed queue.", esl_slot=Slot.INLINE_ARGUMENT
+    )
     line: int = 0
 
 
@@ -132,6 +137,7 @@ class AgentConfig:
         help="FreeSWITCH dial string, unique (required); its SIP user is followed for registration.",
         pattern=r"[^/]*/.*",
         pattern_meaning="a dial string like user/1000",
+        esl_slot=Slot.DIAL_STRING,
     )
     queues: tuple[str, ...] = rule_key(
         (),

@@ -16,7 +16,7 @@ from fsrouter.adapters.esl import EslNode
 from fsrouter.adapters.esl_translate import SUBSCRIBED_EVENTS
 from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic
 from fsrouter.core.events import CallParked, ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
-from fsrouter.errors import CallGone, EslError, EslNotConnected, EslTimeout
+from fsrouter.errors import CallGone, EslError, EslNotConnected, EslTimeout, UnsafeCommand
 from tests.adapters.esl_helpers import (
     DISCONNECT_NOTICE,
     INSTANCE,
@@ -242,6 +242,29 @@ def test_commands_are_written_without_waiting_for_replies_and_each_reply_goes_to
         (answer(f"call-{number}"), f"api uuid_answer call-{number}: -ERR refused {number}") for number in (1, 3, 5)
     ]
     assert all(type(error) is EslError for _, error in pipeline.failed)
+
+
+def test_a_command_freeswitch_would_misread_is_reported_failed_and_never_written(
+    make_node: NodeFactory, fake_fs: FakeFreeSwitch, recorder: EventRecorder
+) -> None:
+    """An endpoint with an ESL command in it that got past the rules check (or came from anywhere else)."""
+    pipeline = Pipeline()
+    node = make_node(**pipeline.options())
+    recorder.wait_for_count(NodeUp, 1)
+    _drain(fake_fs)
+    injected = Originate(
+        node="fs1", leg_uuid="leg-1", call_uuid="call-1", endpoint="user/1001 &park()\n\napi fsctl shutdown", timeout=5
+    )
+
+    node.send(injected)
+    node.send(answer("call-2"))
+    wait_until(node.settled)
+
+    assert [command for _, command in _drain(fake_fs)] == ["api uuid_answer call-2"]
+    assert [(command, type(error)) for command, error in pipeline.failed] == [(injected, UnsafeCommand)]
+    with pytest.raises(UnsafeCommand):
+        node.execute(injected)
+    assert fake_fs.commands.empty()
 
 
 def test_one_calls_commands_go_out_in_order_and_a_bridge_reports_its_first_failing_line(

@@ -16,7 +16,7 @@ from fsrouter.adapters.esl_translate import (
     translate,
     translate_or_malformed,
 )
-from fsrouter.core.commands import Answer, Bridge, Kill, Originate, PlayMusic, Transfer
+from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, PlayMusic, Transfer
 from fsrouter.core.events import (
     AgentControl,
     AgentRegistration,
@@ -28,6 +28,7 @@ from fsrouter.core.events import (
     OriginateFailed,
     OriginateSucceeded,
 )
+from fsrouter.errors import UnsafeCommand
 from tests.adapters.esl_helpers import (
     INSTANCE,
     fixture_bytes,
@@ -370,8 +371,50 @@ def test_originate_rejects_a_variable_name_that_would_break_the_command() -> Non
     command = Originate(
         node=NODE, leg_uuid="l", call_uuid="c", endpoint="user/1", timeout=5, variables={"a,b": "1"}
     )
-    with pytest.raises(ValueError, match="variable name"):
+    with pytest.raises(UnsafeCommand, match="variable name"):
         encode(command, instance=INSTANCE)
+
+
+INJECTION = "user/1001 &park()\n\napi fsctl shutdown"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        Originate(node=NODE, leg_uuid="l", call_uuid="c", endpoint=INJECTION, timeout=5),
+        Originate(node=NODE, leg_uuid="l\n\napi fsctl shutdown", call_uuid="c", endpoint="user/1", timeout=5),
+        Originate(node=NODE, leg_uuid="l", call_uuid="c", endpoint="{origination_uuid=x}user/1", timeout=5),
+        Originate(node=NODE, leg_uuid="l", call_uuid="c", endpoint="[origination_uuid=x]user/1", timeout=5),
+        Originate(node=NODE, leg_uuid="l", call_uuid="c", endpoint="user/1,user/2", timeout=5),
+        Originate(node=NODE, leg_uuid="l", call_uuid="c", endpoint="user/1", timeout=float("inf")),
+        Originate(node=NODE, leg_uuid="l", call_uuid="c", endpoint="user/1", timeout=5, variables={"a\n": "1"}),
+        PlayMusic(node=NODE, uuid="c", source="local_stream://moh\n\napi fsctl shutdown"),
+        PlayMusic(node=NODE, uuid="c", source="/sounds/my music.wav"),
+        Transfer(node=NODE, uuid="c", destination="5000\n\napi fsctl shutdown"),
+        Transfer(node=NODE, uuid="c", destination="5000 inline"),
+        Transfer(node=NODE, uuid="c", destination="-both"),
+        Transfer(node=NODE, uuid="c", destination=""),
+        Kill(node=NODE, uuid="c\x00", cause="NORMAL_CLEARING"),
+        Answer(node=NODE, uuid="c\rapi fsctl shutdown"),
+        Bridge(node=NODE, caller_uuid="c", agent_uuid="a b"),
+    ],
+    ids=lambda command: type(command).__name__,
+)
+def test_encode_refuses_a_command_that_freeswitch_would_misread(command: EslCommand) -> None:
+    """Whatever put it in the command (rules, FreeSWITCH, a bug): never written, reported as a failed command."""
+    with pytest.raises(UnsafeCommand, match="refused to send"):
+        encode(command, instance=INSTANCE)
+
+
+def test_encode_keeps_dial_strings_and_sources_freeswitch_reads_as_written() -> None:
+    originate = Originate(
+        node=NODE, leg_uuid="l", call_uuid="c", endpoint="sofia/gateway/gw1/+33612345678@10.0.0.1:5060", timeout=5
+    )
+    line = encode(originate, instance=INSTANCE)[0]
+    assert line.split("}", 1)[1].startswith("sofia/gateway/gw1/+33612345678@10.0.0.1:5060 &park()")
+    assert encode(PlayMusic(node=NODE, uuid="c", source="tone_stream://%(250,250,480)"), instance=INSTANCE) == [
+        "api uuid_broadcast c tone_stream://%(250,250,480) aleg"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from fsrouter.cli import main
 from fsrouter.config import rule_schema
 from fsrouter.config.rules_loader import parse_rules
-from fsrouter.core.rule_keys import declared_keys, rule_key
+from fsrouter.core.rule_keys import LARGEST_NUMBER, declared_keys, rule_key
 from fsrouter.core.rules import AgentConfig, QueueConfig, Route
 from fsrouter.errors import RuleError
 from tests.config.test_rules_loader import MINIMAL
@@ -72,6 +72,7 @@ def test_a_declared_queue_setting_is_in_the_json_schema() -> None:
     assert schema["$defs"]["queue"]["properties"]["callback_after"] == {
         "default": 45.0,
         "description": "Offer a callback after this many seconds of waiting.",
+        "maximum": LARGEST_NUMBER,
         "minimum": 0,
         "title": "Callback After",
         "type": "number",
