@@ -19,7 +19,7 @@ import click
 
 from fsrouter import __version__
 from fsrouter.config.settings import Settings, setting_fields
-from fsrouter.errors import ConfigError, ControlError, FsrouterError, StoreError
+from fsrouter.errors import ActionRefused, ConfigError, ControlError, FsrouterError, StoreError
 
 log = logging.getLogger("fsrouter")
 
@@ -300,10 +300,28 @@ def calls(control_socket: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("action", type=click.Choice(["login", "logout", "break", "ready"]))
 @click.argument("agent_id")
+@click.option("--now", "cancel_ring", is_flag=True, help="A break or logout while the phone rings cancels the ring.")
 @control_option
-def agent(control_socket: str | None, as_json: bool, action: str, agent_id: str) -> None:
-    """Log an agent in or out, put it on break, or make it ready."""
-    emit(ask(control_socket, "agent", agent=agent_id, action=action), as_json, lambda r: f"{agent_id}: {action}")
+def agent(control_socket: str | None, as_json: bool, action: str, agent_id: str, cancel_ring: bool) -> None:
+    """Log an agent in or out, put it on break, or make it ready.
+
+    Says what the daemon did: applied, pending until the ring or the call ends (a break or logout while the
+    agent rings or talks), or refused with the reason (exit status 1)."""
+    outcome = ask(control_socket, "agent", agent=agent_id, action=action, cancel_ring=cancel_ring)
+    line = f"{agent_id}: {render_outcome(outcome)}"
+    if outcome["result"] != "refused":
+        emit(outcome, as_json, lambda _: line)
+        return
+    if as_json:
+        emit(outcome, as_json, lambda _: line)
+    raise ActionRefused(line)
+
+
+def render_outcome(outcome: dict[str, Any]) -> str:
+    """``break pending until the call ends``, ``break applied: already on break`` (``core.commands.ActionOutcome``)."""
+    from fsrouter.core.commands import ActionOutcome
+
+    return ActionOutcome(**outcome).describe()
 
 
 @main.command()

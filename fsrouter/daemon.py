@@ -49,6 +49,7 @@ from fsrouter.config.rules_loader import load_rules, load_rules_in_thread
 from fsrouter.config.settings import Settings
 from fsrouter.control import ControlServer
 from fsrouter.core.commands import (
+    ActionOutcome,
     Answer,
     Bridge,
     Command,
@@ -79,18 +80,19 @@ from fsrouter.core.events import (
     Tick,
 )
 from fsrouter.core.kpi import KpiTracker
+from fsrouter.core.lifecycle import ActionResult
 from fsrouter.core.routing import Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import (
     CallGone,
     CoreLoopDied,
+    CoreNotAnswering,
     EslError,
     EslNotConnected,
     EslTimeout,
     FsrouterError,
     ReloadNotApplied,
     RuleError,
-    UnknownAgent,
     UnknownCommand,
 )
 
@@ -100,6 +102,9 @@ _STORE_COMMANDS = get_args(StoreCommand)
 
 RELOAD_WAIT = 10.0
 """Seconds a reload waits for the core loop to take the new rules (it takes them between two events)."""
+
+ACTION_WAIT = 5.0
+"""Seconds an operator's action from the control socket waits for the core loop's ``ActionOutcome``."""
 
 RELEASE_WAIT_COMMAND_TIMEOUTS = 2
 """How long, in ``command_timeout`` units, a stop waits for the agent legs to be hung up once the calls drained.
@@ -145,6 +150,8 @@ def describe(command: Command) -> str:
             return f"call={command.call_uuid} decision {trace.get('kind', 'offer')} chosen={trace.get('chosen')}"
         case SaveWaiting():
             return f"call={command.call.uuid} kept for a restart queue={command.call.queue}"
+        case ActionOutcome():
+            return f"agent={command.agent} {command.describe()} source={command.source} state={command.state}"
     return str(command)
 
 
@@ -190,7 +197,7 @@ class Daemon:
         self.metrics.configure(rules)
         self.metrics_port = 0
         self._metrics_server: Any = None
-        self._events: gevent.queue.Queue[Event | _SwapRules] = gevent.queue.Queue()
+        self._events: gevent.queue.Queue[Event | _CoreRequest] = gevent.queue.Queue()
         self._signals: gevent.queue.Queue[int] = gevent.queue.Queue()
         #: seconds each of the last ESL commands waited in fsrouter before it was written, oldest first
         self.command_queue_waits: deque[float] = deque(maxlen=RECENT_QUEUE_WAITS)
@@ -221,7 +228,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def submit(self, event: Event | _SwapRules) -> None:
+    def submit(self, event: Event | _CoreRequest) -> None:
         """Hand an event to the core loop (safe from any greenlet; never blocks)."""
         self._events.put(event)
 
@@ -378,7 +385,7 @@ class Daemon:
     def _swap_rules(self, swap: _SwapRules, now: float) -> list[Command]:
         """On the core loop: the reload's diff from the router's own state; then, unless a dry run, the router,
         the metrics and the KPI tracker take the new rules together."""
-        diff = self.router.reload_diff(swap.rules)
+        diff = self.router.reload_diff(swap.rules, now)
         commands: list[Command] = []
         if not swap.dry_run:
             commands = self.router.load_rules(swap.rules, now)
@@ -387,6 +394,20 @@ class Daemon:
             log.info("rules reloaded: version %s, %s", swap.rules.version, diff)
         swap.result.set(diff)
         return commands
+
+    def agent_action(self, control: AgentControl) -> dict[str, Any]:
+        """Have the core loop do an operator's action and answer with what it did (``ActionOutcome`` as a dict:
+        agent, action, source, result, reason, state); raises CoreNotAnswering when it did not answer within
+        ``ACTION_WAIT`` seconds (the action may still be done later)."""
+        request = _AgentRequest(control)
+        self.submit(request)
+        try:
+            outcome = request.result.get(timeout=ACTION_WAIT)
+        except gevent.Timeout:
+            raise CoreNotAnswering(
+                f"the core loop did not answer {control.action} of {control.agent_id} within {ACTION_WAIT:g} s"
+            ) from None
+        return vars_of(outcome)
 
     # ------------------------------------------------------------------ greenlets
 
@@ -398,12 +419,15 @@ class Daemon:
             try:
                 if isinstance(event, _SwapRules):
                     commands = self._swap_rules(event, now)
+                elif isinstance(event, _AgentRequest):
+                    commands = self.router.handle(event.control, now)
+                    event.result.set(next(c for c in commands if isinstance(c, ActionOutcome)))
                 else:
                     commands = self.router.handle(event, now)
             except Exception as exc:
                 # a bug must cost one event, never the routing of every other call
                 log.exception("router failed on %r; event dropped", event)
-                if isinstance(event, _SwapRules):
+                if isinstance(event, _SwapRules | _AgentRequest):
                     event.result.set_exception(exc)
                 continue
             self._dispatch(commands)
@@ -424,7 +448,9 @@ class Daemon:
         """Hand out one event's commands, in order: ESL commands to their node, store commands to the store's
         writer (written at once, or delayed in order while the store fails), then retry what the store still owes."""
         for command in commands:
-            if isinstance(command, _STORE_COMMANDS):
+            if isinstance(command, ActionOutcome):
+                (log.warning if command.result is ActionResult.REFUSED else log.info)(describe(command))
+            elif isinstance(command, _STORE_COMMANDS):
                 self.store_writer.apply(command)
                 self.metrics.observe(command)
                 (log.debug if isinstance(command, SaveWaiting) else log.info)(describe(command))
@@ -492,11 +518,14 @@ class Daemon:
         if command == "reload":
             return self.reload(dry_run=bool(args.get("dry_run")))
         if command == "agent":
-            if str(args["agent"]) not in self.router.agents:
-                raise UnknownAgent(f"unknown agent {args['agent']!r}")
-            action = AgentAction(str(args["action"]))
-            self.submit(AgentControl(agent_id=str(args["agent"]), action=action, source=f"uid {uid}"))
-            return {"agent": args["agent"], "action": args["action"]}
+            return self.agent_action(
+                AgentControl(
+                    agent_id=str(args["agent"]),
+                    action=AgentAction(str(args["action"])),
+                    source=f"uid {uid}",
+                    cancel_ring=bool(args.get("cancel_ring")),
+                )
+            )
         if command == "explain":
             call_uuid = str(args["call"])
             traces = self.store.trace(call_uuid)
@@ -520,6 +549,18 @@ class _SwapRules:
         self.rules = rules
         self.dry_run = dry_run
         self.result: gevent.event.AsyncResult[dict[str, Any]] = gevent.event.AsyncResult()
+
+
+class _AgentRequest:
+    """Internal event: an operator's action from the control socket; the core loop sets ``result`` to the
+    ``ActionOutcome`` the router answered it with, in the same step as the action's other commands."""
+
+    def __init__(self, control: AgentControl) -> None:
+        self.control = control
+        self.result: gevent.event.AsyncResult[ActionOutcome] = gevent.event.AsyncResult()
+
+
+_CoreRequest = _SwapRules | _AgentRequest
 
 
 def vars_of(view: Any) -> dict[str, Any]:

@@ -72,12 +72,16 @@ class CallGone(EslError):
         self.uuid = uuid
 
 
-class UnknownAgent(FsrouterError):
-    """An operator named an agent the rules in force do not declare."""
-
-
 class UnknownCommand(FsrouterError):
     """The control socket received a command the daemon does not know."""
+
+
+class CoreNotAnswering(FsrouterError):
+    """The core loop did not answer a control request in time: what was asked may still be done later."""
+
+
+class ActionRefused(FsrouterError):
+    """The core refused an operator's action in the agent's state (``lifecycle.OPERATOR_ACTIONS``)."""
 
 
 class ReloadNotApplied(FsrouterError):

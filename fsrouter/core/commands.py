@@ -12,6 +12,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from fsrouter.core.lifecycle import ActionResult
+
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
@@ -207,8 +209,29 @@ class RecordTrace:
     trace: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionOutcome:
+    """What the core did with one operator's action (``AgentControl``), for the daemon to log and to answer the
+    control request with: ``result`` and its ``reason`` (``lifecycle.OPERATOR_ACTIONS``), and the agent's
+    ``state`` once the action was handled (empty for an unknown agent)."""
+
+    agent: str
+    action: str
+    source: str
+    result: ActionResult
+    reason: str = ""
+    state: str = ""
+
+    def describe(self) -> str:
+        """``break pending until the call ends``, ``break applied: already on break``, ``ready refused: …``."""
+        if not self.reason:
+            return f"{self.action} {self.result}"
+        joint = " " if self.result == ActionResult.PENDING else ": "
+        return f"{self.action} {self.result}{joint}{self.reason}"
+
+
 EslCommand = Answer | PlayMusic | Originate | Bridge | Kill | Transfer
 StoreCommand = RecordCall | RecordAgentState | RecordWrapUp | RecordOffer | RecordTrace | SaveWaiting
-Command = EslCommand | StoreCommand
+Command = EslCommand | StoreCommand | ActionOutcome
 
 OUTCOMES = tuple(outcome.value for outcome in CallOutcome)

@@ -163,7 +163,8 @@ class AgentAction(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentControl:
-    """An operator or phone feature code asks to change an agent's presence.
+    """An operator or phone feature code asks to change an agent's presence; the router answers with one
+    ``ActionOutcome`` (``lifecycle.OPERATOR_ACTIONS``).
 
     ``action`` may be given as its name (``"break"``); an unknown one raises ValueError.
     """
@@ -171,6 +172,8 @@ class AgentControl:
     agent_id: str
     action: AgentAction
     source: str = "cli"
+    #: a break or logout asked while the agent's phone rings cancels the ring and applies at once
+    cancel_ring: bool = False
 
     def __post_init__(self) -> None:
         try:

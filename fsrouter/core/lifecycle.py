@@ -12,13 +12,20 @@ rings); on answer they are ON_CALL, then in WRAP_UP for the configured time, the
 LOGGED_OUT take an agent out of routing. SIP registration is not a state: it is a flag that makes an
 AVAILABLE agent ineligible, so an agent whose phone re-registers goes back to work without anyone's help.
 
+An operator's action (login, logout, break, ready: the CLI, the control socket or a phone feature code) is
+allowed in every agent state: ``OPERATOR_ACTIONS`` says, for each (state, action), whether it is applied now,
+kept pending and applied when the ring or the call ends, or refused with a reason. Repeating an action is
+applied (``already on break``), never an error.
+
 Rule 1: every change of state goes through ``advance()`` with a named trigger; a pair missing from the table
 raises ``InvalidTransition`` and the state is left unchanged.
-Rule 2: the tables are the documentation: ``python -m fsrouter.core.lifecycle`` prints them as Mermaid.
+Rule 2: the tables are the documentation: ``python -m fsrouter.core.lifecycle`` prints them (Mermaid for the
+lifecycles, Markdown for the operator's actions).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import TypeVar
 
@@ -110,6 +117,64 @@ AGENT_TRANSITIONS: dict[tuple[AgentState, AgentTrigger], AgentState] = {
     **{(state, AgentTrigger.REATTACHED): AgentState.ON_CALL for state in (*_WORKING, AgentState.LOGGED_OUT)},
 }
 
+
+class ActionResult(StrEnum):
+    """What the core did with an operator's action."""
+
+    APPLIED = "applied"
+    #: kept, and applied when the agent's ring or call ends
+    PENDING = "pending"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRule:
+    """What an operator's action does in one agent state, and the reason the reply gives (empty: none to give).
+
+    A pending action is applied when the agent becomes free (available or in wrap-up) after its ring or its
+    call; a later action replaces it, and ``ready`` or ``login`` cancels it."""
+
+    result: ActionResult
+    reason: str = ""
+
+
+#: the operator's actions, by their agent trigger (``events.AgentAction`` shares the names)
+OPERATOR_TRIGGERS = (AgentTrigger.LOGIN, AgentTrigger.LOGOUT, AgentTrigger.BREAK, AgentTrigger.READY)
+#: actions that a ``cancel_ring`` request applies at once to a ringing agent (its ring is cancelled first)
+RING_CANCELLING = (AgentTrigger.LOGOUT, AgentTrigger.BREAK)
+
+_APPLIED = ActionRule(ActionResult.APPLIED)
+_AFTER_RING = ActionRule(ActionResult.PENDING, "until the ring or the call it leads to ends")
+_AFTER_CALL = ActionRule(ActionResult.PENDING, "until the call ends")
+_LOG_IN_FIRST = ActionRule(ActionResult.REFUSED, "logged out: log in first")
+_ALREADY_LOGGED_IN = ActionRule(ActionResult.APPLIED, "already logged in")
+_BUSY = {AgentState.RESERVED: _AFTER_RING, AgentState.ON_CALL: _AFTER_CALL}
+
+OPERATOR_ACTIONS: dict[tuple[AgentState, AgentTrigger], ActionRule] = {
+    (AgentState.LOGGED_OUT, AgentTrigger.LOGIN): _APPLIED,
+    (AgentState.LOGGED_OUT, AgentTrigger.LOGOUT): ActionRule(ActionResult.APPLIED, "already logged out"),
+    (AgentState.LOGGED_OUT, AgentTrigger.BREAK): _LOG_IN_FIRST,
+    (AgentState.LOGGED_OUT, AgentTrigger.READY): _LOG_IN_FIRST,
+    (AgentState.AVAILABLE, AgentTrigger.LOGIN): _ALREADY_LOGGED_IN,
+    (AgentState.AVAILABLE, AgentTrigger.LOGOUT): _APPLIED,
+    (AgentState.AVAILABLE, AgentTrigger.BREAK): _APPLIED,
+    (AgentState.AVAILABLE, AgentTrigger.READY): ActionRule(
+        ActionResult.APPLIED, "already available; retry delay and no-answer count cleared"
+    ),
+    **{(busy, AgentTrigger.LOGIN): _ALREADY_LOGGED_IN for busy in _BUSY},
+    **{(busy, AgentTrigger.LOGOUT): rule for busy, rule in _BUSY.items()},
+    **{(busy, AgentTrigger.BREAK): rule for busy, rule in _BUSY.items()},
+    **{(busy, AgentTrigger.READY): ActionRule(ActionResult.APPLIED, "already working") for busy in _BUSY},
+    (AgentState.WRAP_UP, AgentTrigger.LOGIN): _ALREADY_LOGGED_IN,
+    (AgentState.WRAP_UP, AgentTrigger.LOGOUT): _APPLIED,
+    (AgentState.WRAP_UP, AgentTrigger.BREAK): _APPLIED,
+    (AgentState.WRAP_UP, AgentTrigger.READY): _APPLIED,
+    (AgentState.BREAK, AgentTrigger.LOGIN): _ALREADY_LOGGED_IN,
+    (AgentState.BREAK, AgentTrigger.LOGOUT): _APPLIED,
+    (AgentState.BREAK, AgentTrigger.BREAK): ActionRule(ActionResult.APPLIED, "already on break"),
+    (AgentState.BREAK, AgentTrigger.READY): _APPLIED,
+}
+
 S = TypeVar("S", CallState, AgentState)
 T = TypeVar("T", CallTrigger, AgentTrigger)
 
@@ -129,7 +194,23 @@ def mermaid(table: dict[tuple[S, T], S]) -> str:
     return "\n".join(lines)
 
 
+def action_table() -> str:
+    """``OPERATOR_ACTIONS`` as a Markdown table: one row per agent state, one column per action."""
+    lines = [
+        "| state | " + " | ".join(trigger.value for trigger in OPERATOR_TRIGGERS) + " |",
+        "|---" * (len(OPERATOR_TRIGGERS) + 1) + "|",
+    ]
+    for state in AgentState:
+        cells = []
+        for trigger in OPERATOR_TRIGGERS:
+            rule = OPERATOR_ACTIONS[(state, trigger)]
+            cells.append(f"{rule.result}: {rule.reason}" if rule.reason else str(rule.result))
+        lines.append(f"| {state.value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":  # pragma: no cover - documentation helper
     import sys
 
-    sys.stdout.write(mermaid(CALL_TRANSITIONS) + "\n\n" + mermaid(AGENT_TRANSITIONS) + "\n")
+    diagrams = [mermaid(CALL_TRANSITIONS), mermaid(AGENT_TRANSITIONS), action_table()]
+    sys.stdout.write("\n\n".join(diagrams) + "\n")

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from fsrouter.core.lifecycle import AgentState, CallState
+from fsrouter.core.lifecycle import AgentState, AgentTrigger, CallState
 from fsrouter.core.rules import AgentConfig
 
 
@@ -98,7 +98,8 @@ class Agent:
     calls_answered: int = 0
     offers_received: int = 0
     call_uuid: str | None = None
-    logout_pending: bool = False
+    #: an operator's logout or break asked while the agent rang or talked, applied once it is free
+    pending_action: AgentTrigger | None = None
     position: int = 0
     ringing: set[str] = field(default_factory=set)
     history: deque[tuple[float, AgentState]] = field(default_factory=deque)

@@ -108,6 +108,13 @@ class QueueConfig:
         "add_tier: N or overflow: queue-or-extension.",
         shape="escalation",
     )
+    owner_timeout: float = rule_key(
+        0.0,
+        "fixed strategy: seconds a caller waits for its dedicated agent while that agent is busy (talking, in "
+        "wrap-up or ringing for another call) before the others may take it (0 = at once). An owner logged out "
+        "or on break is not waited for.",
+        minimum=0,
+    )
     vip_boost: float = rule_key(
         60.0, "Queue order: each priority point counts as this many seconds of extra waiting.", minimum=0
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -17,6 +18,7 @@ from fsrouter.core.commands import (
     StoreCommand,
     Transfer,
 )
+from fsrouter.core.conditions import NumberMatches, NumberPattern
 from fsrouter.core.events import (
     AgentControl,
     AgentRegistration,
@@ -34,7 +36,7 @@ from fsrouter.core.events import (
     Tick,
 )
 from fsrouter.core.routing import Router
-from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
+from fsrouter.core.rules import AgentConfig, QueueConfig, Route, RouteAction, Rules
 
 NODE = "fs1"
 
@@ -374,20 +376,82 @@ def test_snapshot_counts_waiting_calls_and_agents_by_state() -> None:
     assert queue.agents["reserved"] == 1 and queue.agents["available"] == 0
 
 
-@pytest.mark.parametrize(
-    ("after_reload", "why"),
-    [
-        ({}, "the reload removed the queue: its last configuration still applies to the callers in it"),
-        ({"support": QueueConfig(name="support", max_wait=30.0, ring_timeout=5.0)}, "kept, with another setting"),
-    ],
-)
-def test_max_wait_still_applies_after_a_reload_removed_or_changed_the_queue(after_reload: dict, why: str) -> None:
+def test_max_wait_still_applies_after_a_reload_changed_the_queue() -> None:
     router = Router(make_rules(max_wait=30.0), now=0.0)  # no agent: the caller waits
     router.handle(parked(answered=True), now=1.0)
-    other = {"other": QueueConfig(name="other")}
-    router.load_rules(Rules(queues={**other, **after_reload}, default_queue="other"), now=50.0)
+    kept = QueueConfig(name="support", max_wait=30.0, ring_timeout=5.0)
+    router.load_rules(Rules(queues={"other": QueueConfig(name="other"), "support": kept}, default_queue="other"), 50.0)
 
     out = router.handle(Tick(), now=100.0)
 
-    assert esl(out) == [Kill(node=NODE, uuid="caller-1", cause="NORMAL_CLEARING")], why
+    assert esl(out) == [Kill(node=NODE, uuid="caller-1", cause="NORMAL_CLEARING")]
     assert [(r.uuid, r.outcome, r.queue) for r in records(out)] == [("caller-1", "timed_out", "support")]
+
+
+def test_a_reload_that_removes_a_queue_sends_its_waiting_callers_where_the_new_rules_say() -> None:
+    """Each caller of the removed queue is classified again: a route to a queue (entry time and priority kept),
+    a transfer, the closed hours or a reject; the reload's diff announced each destination, and each stay ends
+    once."""
+    router = Router(make_rules(), now=0.0)  # no agent: the callers wait
+    for uuid, number in [("to-sales", "100"), ("to-voicemail", "200"), ("to-closed", "300"), ("rejected", "400")]:
+        router.handle(replace(parked(uuid, answered=True), caller_number=number), now=1.0)
+    router.calls["to-sales"].priority = 3
+    routes = [("100", RouteAction.QUEUE, "sales"), ("200", RouteAction.TRANSFER, "voicemail")]
+    routes += [("300", RouteAction.CLOSED, "closed.wav"), ("400", RouteAction.REJECT, "")]
+    new = Rules(
+        queues={"sales": QueueConfig(name="sales")},
+        routes=tuple(
+            Route(label=number, condition=NumberMatches("caller", (NumberPattern(number),)), action=action, target=to)
+            for number, action, to in routes
+        ),
+        default_queue="sales",
+    )
+
+    diff = router.reload_diff(new, now=10.0)
+    out = router.load_rules(new, now=10.0)
+
+    assert diff["calls_in_removed_queues"] == [
+        {"call": "to-sales", "queue": "support", "destination": "queue sales"},
+        {"call": "to-voicemail", "queue": "support", "destination": "transfer voicemail"},
+        {"call": "to-closed", "queue": "support", "destination": "closed"},
+        {"call": "rejected", "queue": "support", "destination": "reject"},
+    ]
+    assert esl(out) == [
+        Transfer(node=NODE, uuid="to-voicemail", destination="voicemail"),
+        Transfer(
+            node=NODE, uuid="to-closed", destination="playback:closed.wav,hangup:NORMAL_CLEARING", dialplan="inline"
+        ),
+        Kill(node=NODE, uuid="rejected", cause="CALL_REJECTED"),
+    ]
+    assert [(r.uuid, r.outcome, r.queue) for r in records(out)] == [
+        ("to-voicemail", "overflowed", "support"),
+        ("to-closed", "closed", "support"),
+        ("rejected", "rejected", "support"),
+    ]
+    moved = router.calls["to-sales"]
+    assert (list(router.calls), moved.queue, moved.entered_at, moved.priority) == (["to-sales"], "sales", 1.0, 3)
+    assert [q.name for q in router.snapshot(now=11.0).queues] == ["sales"]  # no row left for the removed queue
+    for uuid in ("to-voicemail", "to-closed", "rejected"):  # their hang-up ends nothing twice
+        assert records(router.handle(ChannelHungUp(node=NODE, uuid=uuid), now=12.0)) == []
+
+
+def test_a_reload_that_removes_a_queue_cancels_the_ring_of_its_caller_and_leaves_a_talking_one_alone() -> None:
+    router = make_router("1000", "1001")
+    router.handle(parked("caller-1", answered=True), now=0.0)  # rings agent-1000 (leg-1)
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=1.0)
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=1.0)
+    router.handle(parked("caller-2", answered=True), now=2.0)  # rings agent-1001 (leg-2)
+    agents = tuple(AgentConfig(id=f"agent-{u}", endpoint=f"user/{u}", queues=("sales",)) for u in ("1000", "1001"))
+    new = Rules(queues={"sales": QueueConfig(name="sales")}, agents=agents, default_queue="sales")
+
+    assert [c["destination"] for c in router.reload_diff(new, now=3.0)["calls_in_removed_queues"]] == [  # type: ignore[index]
+        "stays with its agent",
+        "queue sales",
+    ]
+    out = router.load_rules(new, now=3.0)
+
+    assert esl(out)[0] == Kill(node=NODE, uuid="leg-2", cause="ORIGINATOR_CANCEL")
+    assert [c.call_uuid for c in esl(out) if isinstance(c, Originate)] == ["caller-2"]  # rung again, in sales
+    assert (router.calls["caller-1"].state.value, router.calls["caller-1"].queue) == ("talking", "support")
+    [record] = records(router.handle(ChannelHungUp(node=NODE, uuid="caller-1"), now=60.0))
+    assert (record.outcome, record.queue) == ("answered", "support")

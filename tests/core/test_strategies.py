@@ -8,7 +8,14 @@ from collections import Counter
 import pytest
 
 from fsrouter.config.rules_loader import parse_rules
-from fsrouter.core.events import AgentRegistration, ChannelAnswered, ChannelHungUp, OriginateFailed, Tick
+from fsrouter.core.events import (
+    AgentRegistration,
+    ChannelAnswered,
+    ChannelBridged,
+    ChannelHungUp,
+    OriginateFailed,
+    Tick,
+)
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.model import Agent, Call
 from fsrouter.core.rules import QueueConfig, Route
@@ -215,6 +222,38 @@ def test_fixed_rings_the_dedicated_agent_and_falls_back_to_the_longest_idle_at_o
     assert rung(park(router, "c2", now=1.0, fsrouter_agent="b")) == ["a"]
     # no variable: the route's dedicated agent
     assert rung(park(router, "c3", now=2.0)) == ["c"]
+
+
+def test_fixed_with_an_owner_timeout_waits_through_the_owners_wrap_up_and_the_owner_answers() -> None:
+    router = router_for(agent("a"), agent("b"), strategy="fixed", owner_timeout=20.0, wrapup=10.0)
+    router.agents["a"].idle_since = -10.0  # the longest idle: the fallback
+    assert rung(park(router, "c1", now=0.0, fsrouter_agent="b")) == ["b"]
+    talk(router, "c1", "b", start=1.0, end=5.0)  # b in wrap-up until 15 s
+
+    assert rung(park(router, "c2", now=6.0, fsrouter_agent="b")) == []  # a is free, but c2 waits for b
+    assert rung(router.handle(Tick(), now=14.9)) == []
+    assert rung(router.handle(Tick(), now=15.0)) == ["b"]
+    talk(router, "c2", "b", start=16.0, end=30.0)
+    assert state(router, "a") == "available"
+
+
+def test_fixed_falls_back_once_the_owner_timeout_runs_out() -> None:
+    router = router_for(agent("a"), agent("b"), strategy="fixed", owner_timeout=20.0)
+    park(router, "c1", now=0.0, fsrouter_agent="b")
+    leg = leg_of(router, "b")
+    router.handle(ChannelAnswered(node=NODE, uuid=leg), 1.0)
+    router.handle(ChannelBridged(node=NODE, uuid="c1", other_uuid=leg), 1.0)  # b talks on
+
+    assert rung(park(router, "c2", now=2.0, fsrouter_agent="b")) == []
+    assert rung(router.handle(Tick(), now=21.9)) == []
+    assert rung(router.handle(Tick(), now=22.0)) == ["a"]
+
+
+@pytest.mark.parametrize("owner_state", ["logout", "break"])
+def test_fixed_does_not_wait_for_an_owner_logged_out_or_on_break(owner_state: str) -> None:
+    router = router_for(agent("a"), agent("b"), strategy="fixed", owner_timeout=20.0)
+    control(router, "b", owner_state, now=0.0)
+    assert rung(park(router, "c1", now=1.0, fsrouter_agent="b")) == ["a"]
 
 
 def test_a_retry_delay_ends_on_a_tick_and_the_agent_gets_the_waiting_call() -> None:

@@ -84,7 +84,7 @@ def test_an_agent_on_break_gets_no_call_until_ready(
     daemon = daemon_process(write_rules(tmp_path / "rules.yaml", ["1000"]))
 
     result = daemon.cli("agent", "break", "agent-1000")
-    assert (result.exit_code, result.stdout) == (0, "agent-1000: break\n")
+    assert (result.exit_code, result.stdout) == (0, "agent-1000: break applied\n")  # said once it is done
     assert sim.wait_until(lambda: agent_state(daemon, "agent-1000") == "break", timeout=5)
 
     caller = sim.place_call(caller_number="+33142000001", variables=SUPPORT, talk_time=0.2)

@@ -2,8 +2,8 @@
 
 Calls by caller uuid, agents by id, offers by agent leg uuid, and the queue configurations in force. The rules
 in force live here and only here: ``queue(name)`` is a queue's configuration for every purpose (routing, wrap-up,
-maximum wait, escalation), the last one of a queue a reload removed included, for as long as callers wait in it
-(documented policy: *stay until served*).
+maximum wait, escalation), the last one of a queue a reload removed included, for the calls an agent had already
+taken in it (its waiting callers are classified again by the new rules: ``Callers.rehome``).
 
 A call in the book is one stay of a caller's channel in fsrouter, from its park to its record, keyed by the channel
 uuid only while it lasts. Ended stays are remembered by uuid (``has_ended``), bounded, so that a channel re-learnt
@@ -62,7 +62,7 @@ class Book:
         #: offers by agent leg uuid (each also in its call's ``offers``)
         self.legs: dict[str, Offer] = {}
         self.strategies: dict[str, Strategy] = {}
-        #: every queue configuration seen, the last one of a queue a reload removed included (its callers stay)
+        #: every queue configuration seen, the last one of a queue a reload removed included (for its calls in talk)
         self.queues: dict[str, QueueConfig] = {}
         #: queue -> its declared agents: a decision never scans other queues
         self.members: dict[str, list[Agent]] = {}
@@ -97,7 +97,7 @@ class Book:
         return self.queues[name]
 
     def take_queues(self, rules: Rules) -> None:
-        """Adopt the queues of ``rules`` (a removed queue keeps its last configuration while callers wait)."""
+        """Adopt the queues of ``rules`` (a removed queue keeps its last configuration for the calls still in it)."""
         self.rules = rules
         for name, queue in rules.queues.items():
             current = self.strategies.get(name)

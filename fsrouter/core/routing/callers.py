@@ -15,7 +15,7 @@ from fsrouter.core.model import Call
 from fsrouter.core.routing.book import Book, Heal
 from fsrouter.core.routing.offers import Offers
 from fsrouter.core.routing.presence import Presence
-from fsrouter.core.routing.records import QUEUED, Records
+from fsrouter.core.routing.records import QUEUED, Records, reload_destination
 from fsrouter.core.rules import CallInfo, QueueConfig, RouteAction
 from fsrouter.core.snapshot import HealKind
 
@@ -79,17 +79,27 @@ class Callers:
         self, call: Call, action: RouteAction, destination: str, announcement: str, now: float
     ) -> list[Command]:
         """Closed-hours, transfer and reject decisions: the call never waits, and still gets its one record."""
-        if action is RouteAction.CLOSED:
-            target = f"playback:{announcement},hangup:NORMAL_CLEARING" if announcement else "hangup:NORMAL_CLEARING"
-            treatment: Command = Transfer(node=call.node, uuid=call.uuid, destination=target, dialplan="inline")
-            outcome = CallOutcome.CLOSED
-        elif action is RouteAction.TRANSFER and destination:
-            treatment = Transfer(node=call.node, uuid=call.uuid, destination=destination)
-            outcome = CallOutcome.OVERFLOWED
-        else:
-            treatment = Kill(node=call.node, uuid=call.uuid, cause="CALL_REJECTED")
-            outcome = CallOutcome.REJECTED
+        treatment, outcome = _treatment(call, action, destination, announcement)
         return [treatment, self._records.call(call, outcome, now, cause="")]
+
+    def rehome(self, call: Call, now: float) -> list[Command]:
+        """A reload removed the queue ``call`` waits in: the new rules classify it again (``reload_destination``,
+        what ``reload --dry-run`` announced). It waits in the queue they give with its entry time and priority,
+        or leaves as their closed, transfer or reject action says, with its one record. Its ringing offers are
+        cancelled first (no penalty)."""
+        decision = reload_destination(call, self._book.rules, now)
+        commands = self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+        origin, reason = call.queue, "queue removed by a reload"
+        if decision.action is not RouteAction.QUEUE:
+            treatment, outcome = _treatment(call, decision.action, decision.destination, decision.announcement)
+            commands += self._records.treatment(str(outcome), call, origin, decision.destination, reason, now)
+            return [*commands, treatment, *self.leave(call, outcome, now, reason)]
+        call.queue, call.queue_entered_at, call.skills, call.rule = decision.queue, now, decision.skills, decision.rule
+        commands += self._records.treatment("reload", call, origin, call.queue, reason, now)
+        moh = self._book.queue(call.queue).moh
+        if moh and moh != self._book.queue(origin).moh:
+            commands.append(PlayMusic(node=call.node, uuid=call.uuid, source=moh))
+        return commands
 
     def _admit(self, call: Call, now: float) -> tuple[bool, list[Command]]:
         """Apply the entry limits of a new caller's queue: whether it may wait (in ``call.queue``, which an
@@ -257,3 +267,13 @@ class Callers:
         if agent is not None and agent.call_uuid == call.uuid:
             commands += self._presence.call_over(agent, call, now, connected=call.connected_at is not None)
         return commands
+
+
+def _treatment(call: Call, action: RouteAction, destination: str, announcement: str) -> tuple[Command, CallOutcome]:
+    """What a closed-hours, transfer or reject decision does to the caller's channel, and the outcome it records."""
+    if action is RouteAction.CLOSED:
+        target = f"playback:{announcement},hangup:NORMAL_CLEARING" if announcement else "hangup:NORMAL_CLEARING"
+        return Transfer(node=call.node, uuid=call.uuid, destination=target, dialplan="inline"), CallOutcome.CLOSED
+    if action is RouteAction.TRANSFER and destination:
+        return Transfer(node=call.node, uuid=call.uuid, destination=destination), CallOutcome.OVERFLOWED
+    return Kill(node=call.node, uuid=call.uuid, cause="CALL_REJECTED"), CallOutcome.REJECTED

@@ -2,15 +2,24 @@
 actions (login, logout, break, ready), SIP registration, wrap-up, and the agents a rules load declares or removes.
 
 Registration is a flag, not a state: an AVAILABLE agent whose phone is not registered is skipped, and goes back
-to work when the phone registers again. A logout asked while the agent rings or talks is kept and applied once
-the call is over.
+to work when the phone registers again. An operator's action does what ``lifecycle.OPERATOR_ACTIONS`` says in the
+agent's state (applied now, pending until the ring or the call ends, or refused) and ends with one
+``ActionOutcome``; a break or logout asked while the agent rings or talks is kept and applied once it is free.
 """
 
 from __future__ import annotations
 
-from fsrouter.core.commands import AgentStateRecord, Command, RecordWrapUp, WrapUpRecord
+from fsrouter.core.commands import ActionOutcome, AgentStateRecord, Command, RecordWrapUp, WrapUpRecord
 from fsrouter.core.events import AgentAction, AgentControl, AgentRegistration
-from fsrouter.core.lifecycle import AGENT_TRANSITIONS, AgentState, AgentTrigger, advance
+from fsrouter.core.lifecycle import (
+    AGENT_TRANSITIONS,
+    OPERATOR_ACTIONS,
+    ActionResult,
+    ActionRule,
+    AgentState,
+    AgentTrigger,
+    advance,
+)
 from fsrouter.core.model import Agent, Call
 from fsrouter.core.routing.book import Book
 from fsrouter.core.routing.records import Records
@@ -29,7 +38,7 @@ class Presence:
 
     def change(self, agent: Agent, trigger: AgentTrigger, now: float, reason: str) -> list[Command]:
         """Move ``agent`` by ``trigger`` (raises InvalidTransition if the table has no such edge) and record it;
-        a pending logout is applied as soon as the agent is free."""
+        a pending break or logout is applied as soon as the agent is free (one it is already in is dropped)."""
         state = advance(AGENT_TRANSITIONS, agent.state, trigger)
         commands: list[Command] = []
         if agent.state is AgentState.WRAP_UP and state is not AgentState.WRAP_UP:
@@ -37,9 +46,11 @@ class Presence:
         agent.enter(state, now)
         self._book.update_routable(agent)
         commands.append(self._records.agent(agent.id, agent.state, now, reason))
-        if agent.logout_pending and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP):
-            agent.logout_pending = False
-            commands += self.change(agent, AgentTrigger.LOGOUT, now, "logout after call")
+        pending = agent.pending_action
+        if pending is not None and agent.state in (AgentState.AVAILABLE, AgentState.WRAP_UP, AgentState.BREAK):
+            agent.pending_action = None
+            if (agent.state, pending) in AGENT_TRANSITIONS:
+                commands += self.change(agent, pending, now, f"{pending} after the call")
         return commands
 
     def call_over(
@@ -86,21 +97,34 @@ class Presence:
         return []
 
     def on_control(self, event: AgentControl, now: float) -> list[Command]:
-        """An operator's or phone's action; one the agent's state does not allow is ignored."""
+        """An operator's or phone's action, done as ``lifecycle.OPERATOR_ACTIONS`` says for the agent's state; the
+        last command is its ``ActionOutcome``. One that moves no state (pending, refused, repeated) is recorded in
+        the agent's state history too, with the outcome as its reason."""
         agent = self._book.agents.get(event.agent_id)
         if agent is None:
-            return []
-        if event.action is AgentAction.LOGOUT and agent.state in (AgentState.RESERVED, AgentState.ON_CALL):
-            agent.logout_pending = True
-            return []
+            return [_outcome(event, ActionRule(ActionResult.REFUSED, "unknown agent"), "")]
         trigger = AgentTrigger(event.action.value)
-        if (agent.state, trigger) not in AGENT_TRANSITIONS:
-            return []
-        if trigger in (AgentTrigger.LOGIN, AgentTrigger.READY):
-            agent.idle_since = now
-            agent.ready_at = now
-            agent.no_answer_count = 0
-        return self.change(agent, trigger, now, f"{event.action} from {event.source}")
+        rule = OPERATOR_ACTIONS[(agent.state, trigger)]
+        commands: list[Command] = []
+        if rule.result is ActionResult.PENDING:
+            agent.pending_action = trigger
+        elif rule.result is ActionResult.APPLIED:
+            back_to_work = trigger in (AgentTrigger.LOGIN, AgentTrigger.READY)
+            moves = (agent.state, trigger) in AGENT_TRANSITIONS
+            if back_to_work:
+                rule = _cancel_pending(agent, rule)
+            if back_to_work and (moves or trigger is AgentTrigger.READY):  # a retry delay ends, and its count
+                agent.ready_at = now
+                agent.no_answer_count = 0
+            if back_to_work and moves:
+                agent.idle_since = now
+            if moves:
+                commands = self.change(agent, trigger, now, f"{event.action} from {event.source}")
+        outcome = _outcome(event, rule, agent.state.value)
+        if not commands:
+            reason = f"{event.action} from {event.source}: {outcome.describe()}"
+            commands.append(self._records.agent(agent.id, agent.state, now, reason))
+        return [*commands, outcome]
 
     def restore(self, last_states: tuple[AgentStateRecord, ...], now: float) -> list[Command]:
         """Agents come back in the presence they last had, not the rules file's starting one.
@@ -147,6 +171,22 @@ class Presence:
                 commands.append(self._records.agent(agent_id, AgentState.LOGGED_OUT, now, REMOVED_FROM_RULES))
         book.index_members(declared)
         return commands
+
+
+def _cancel_pending(agent: Agent, rule: ActionRule) -> ActionRule:
+    """A login or ready cancels the break or logout the agent still had pending; the reply says so."""
+    if agent.pending_action is None:
+        return rule
+    cancelled, agent.pending_action = agent.pending_action, None
+    reason = f"{rule.reason}; pending {cancelled} cancelled" if rule.reason else f"pending {cancelled} cancelled"
+    return ActionRule(rule.result, reason)
+
+
+def _outcome(event: AgentControl, rule: ActionRule, state: str) -> ActionOutcome:
+    return ActionOutcome(
+        agent=event.agent_id, action=event.action.value, source=event.source, result=rule.result, reason=rule.reason,
+        state=state,
+    )
 
 
 def _wrapup_over(agent: Agent, now: float) -> list[Command]:

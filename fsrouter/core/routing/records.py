@@ -3,6 +3,8 @@ the immutable snapshot that metrics, ``fsrouter status`` and the CLI read."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fsrouter.core.causes import offer_result
 from fsrouter.core.commands import (
     AgentStateRecord,
@@ -19,11 +21,32 @@ from fsrouter.core.explain import Trace, treatment_trace
 from fsrouter.core.lifecycle import AgentState, CallState
 from fsrouter.core.model import Agent, Call, Offer
 from fsrouter.core.routing.book import Book
-from fsrouter.core.rules import Rules
+from fsrouter.core.rules import CallInfo, RouteAction, RouteDecision, Rules
 from fsrouter.core.snapshot import AgentView, CallView, QueueView, Snapshot
 
 #: states in which a call still waits for an agent (an offer may be ringing, or the bridge be on its way)
 QUEUED = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
+#: states in which a caller of a queue a reload removed is classified again (not yet taken by an agent)
+REHOMED = (CallState.WAITING, CallState.OFFERING)
+
+
+def reload_destination(call: Call, rules: Rules, now: float) -> RouteDecision:
+    """Where a caller waiting in a queue that ``rules`` no longer have goes: classified again as if it parked at
+    ``now`` (a queue decision naming no queue of ``rules`` is a reject, as for a new caller)."""
+    info = CallInfo(caller_number=call.caller_number, destination=call.destination, variables=call.variables)
+    decision = rules.classify(info, now)
+    if decision.action is RouteAction.QUEUE and decision.queue not in rules.queues:
+        return replace(decision, action=RouteAction.REJECT)
+    return decision
+
+
+def _destination_label(decision: RouteDecision) -> str:
+    """``queue support``, ``closed``, ``transfer 5000`` or ``reject``: a reload's destination for a caller."""
+    if decision.action is RouteAction.QUEUE:
+        return f"queue {decision.queue}"
+    if decision.action is RouteAction.TRANSFER and decision.destination:
+        return f"transfer {decision.destination}"
+    return str(decision.action) if decision.action is RouteAction.CLOSED else str(RouteAction.REJECT)
 
 
 class Records:
@@ -102,9 +125,10 @@ class Records:
             overflows=dict(book.overflows),
         )
 
-    def reload_diff(self, new: Rules) -> dict[str, object]:
-        """What swapping in ``new`` would change, and what it does to the calls in flight (for the reload's log
-        line and ``fsrouter reload --dry-run``)."""
+    def reload_diff(self, new: Rules, now: float) -> dict[str, object]:
+        """What swapping in ``new`` at ``now`` would change, and what it does to the calls in flight (for the
+        reload's log line and ``fsrouter reload --dry-run``): each caller of a removed queue with its
+        ``destination`` (``reload_destination``; ``stays with its agent`` once an agent took it)."""
         old = self._book.rules
         old_agents = {agent.id: agent for agent in old.agents}
         new_agents = {agent.id: agent for agent in new.agents}
@@ -117,8 +141,19 @@ class Records:
             "agents_added": sorted(set(new_agents) - set(old_agents)),
             "agents_removed": sorted(set(old_agents) - set(new_agents)),
             "agents_changed": sorted(a for a in set(old_agents) & set(new_agents) if old_agents[a] != new_agents[a]),
-            "calls_in_removed_queues": sorted(c.uuid for c in self._book.calls.values() if c.queue in removed_queues),
-            "calls_policy": "calls keep their place and entry time; calls in removed queues stay until served",
+            "calls_in_removed_queues": [
+                {
+                    "call": call.uuid,
+                    "queue": call.queue,
+                    "destination": _destination_label(reload_destination(call, new, now))
+                    if call.state in REHOMED
+                    else "stays with its agent",
+                }
+                for call in sorted(self._book.calls.values(), key=lambda c: c.arrival)
+                if call.queue in removed_queues
+            ],
+            "calls_policy": "calls keep their place and entry time; a caller waiting in a removed queue is "
+            "classified again by the new rules (entry time and priority kept) and goes to its destination",
         }
 
     def _queue_view(self, name: str) -> QueueView:

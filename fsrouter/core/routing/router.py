@@ -54,7 +54,7 @@ from fsrouter.core.events import (
     Tick,
 )
 from fsrouter.core.explain import Trace
-from fsrouter.core.lifecycle import CallState
+from fsrouter.core.lifecycle import RING_CANCELLING, AgentState, AgentTrigger, CallState
 from fsrouter.core.model import Agent, Call
 from fsrouter.core.routing.book import Book, Heal, Options
 from fsrouter.core.routing.callers import Callers
@@ -62,7 +62,7 @@ from fsrouter.core.routing.dispatch import Dispatcher
 from fsrouter.core.routing.offers import DEFAULT_BRIDGE_TIMEOUT, Offers
 from fsrouter.core.routing.presence import Presence
 from fsrouter.core.routing.reconcile import Reconciler
-from fsrouter.core.routing.records import Records
+from fsrouter.core.routing.records import REHOMED, Records
 from fsrouter.core.rules import Rules
 from fsrouter.core.snapshot import Snapshot
 
@@ -112,16 +112,20 @@ class Router:
     def load_rules(self, rules: Rules, now: float) -> list[Command]:
         """Swap in new, already validated rules (hot reload).
 
-        Waiting calls keep their place and entry time. A call whose queue was removed stays where it is and is
-        still served by the agents it already had a chance with, under that queue's last configuration, until it
-        leaves (documented policy: *stay until served*). Agents that were removed are logged out once they are
-        idle; their current call is not touched.
+        Waiting calls keep their place and entry time. A caller still waiting in a queue the new rules removed is
+        classified again by them (``Callers.rehome``): it keeps its entry time and priority in the queue they
+        give, or leaves as their closed, transfer or reject action says, with its one record, as ``reload_diff``
+        announced. A call an agent already took stays with it, under its queue's last configuration. Agents
+        that were removed are logged out once they are idle; their current call is not touched.
         """
-        return self._take_rules(rules, now) + self._dispatcher.dispatch(now)
+        commands = self._take_rules(rules, now)
+        for call in [c for c in self._book.calls.values() if c.queue not in rules.queues and c.state in REHOMED]:
+            commands += self._callers.rehome(call, now)
+        return commands + self._dispatcher.dispatch(now)
 
-    def reload_diff(self, new: Rules) -> dict[str, object]:
-        """What ``load_rules(new)`` would change (``records.Records.reload_diff``); nothing is changed."""
-        return self._records.reload_diff(new)
+    def reload_diff(self, new: Rules, now: float) -> dict[str, object]:
+        """What ``load_rules(new, now)`` would change (``records.Records.reload_diff``); nothing is changed."""
+        return self._records.reload_diff(new, now)
 
     def snapshot(self, now: float) -> Snapshot:
         """An immutable picture of queues, agents and calls for metrics and ``fsrouter status``."""
@@ -200,7 +204,7 @@ class Router:
             case AgentRegistration():
                 return self._presence.on_registration(event)
             case AgentControl():
-                return self._presence.on_control(event, now)
+                return self._agent_control(event, now)
             case NodeUp():
                 return self._reconciler.on_node_up(event, now)
             case NodeDown():
@@ -219,6 +223,17 @@ class Router:
                 return self._reconciler.on_calls_restored(event) + self._presence.restore(event.agent_states, now)
             case _:
                 assert_never(event)
+
+    def _agent_control(self, event: AgentControl, now: float) -> list[Command]:
+        """An operator's action (``presence.Presence.on_control``); with ``cancel_ring``, a break or logout of a
+        ringing agent first cancels its ring (its caller waits again, no penalty), so it applies at once."""
+        agent = self._book.agents.get(event.agent_id)
+        commands: list[Command] = []
+        cancels = event.cancel_ring and AgentTrigger(event.action.value) in RING_CANCELLING
+        if agent is not None and agent.state is AgentState.RESERVED and cancels:
+            for offer in [self._book.legs[leg] for leg in sorted(agent.ringing) if leg in self._book.legs]:
+                commands += self._offers.cancel(offer, now, "ORIGINATOR_CANCEL")
+        return commands + self._presence.on_control(event, now)
 
     def _hung_up(self, event: ChannelHungUp, now: float) -> list[Command]:
         return self._callers.on_hangup(event, now) + self._reconciler.on_unwatched_hangup(event, now)

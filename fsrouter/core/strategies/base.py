@@ -33,6 +33,9 @@ class Demand:
     max_tier: int = 1
     #: the dedicated agent (``fixed`` strategy); empty when none was asked for
     preferred_agent: str = ""
+    #: until when (epoch seconds) only the dedicated agent may take the call: it is busy and the queue's
+    #: ``owner_timeout`` has not run out (``eligibility.demand_for``); 0 when the call does not wait for it
+    owner_only_until: float = 0.0
     #: uniform draws in [0, 1), seeded by the router so that a replay makes the same choices
     random: Callable[[], float] = _no_draw
 

@@ -4,6 +4,10 @@ Escalation in time is applied here, when the router builds a call's ``Demand``: 
 queue grows past each step's ``after``, ``widen`` lowers the minimum skill level and ``add_tier`` opens
 further tiers. Overflow steps move the call itself and are the router's business.
 
+The ``fixed`` strategy's owner timeout is applied here too: while the dedicated agent is busy (talking, in
+wrap-up, ringing for another call) and the caller has waited less than the queue's ``owner_timeout`` in it, no
+other agent is eligible; an owner logged out, on break or absent is not waited for.
+
 Tiers: tier 1 agents are offered calls first; tier N only once a step opened it, or when no agent of the
 open tiers is logged in at all (waiting for nobody helps no one, like mod_callcenter's
 ``tier-rule-no-agent-no-wait``).
@@ -19,6 +23,7 @@ from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.model import Agent, Call
 from fsrouter.core.rules import QueueConfig, Rules
 from fsrouter.core.strategies.base import Demand
+from fsrouter.core.strategies.fixed import Fixed
 
 
 def demand_for(
@@ -41,8 +46,24 @@ def demand_for(
         required=MappingProxyType(required),
         max_tier=max_tier,
         preferred_agent=call.preferred_agent,
+        owner_only_until=_owner_only_until(call, queue, members, now),
         random=random,
     )
+
+
+#: the states of a dedicated agent that a caller of a ``fixed`` queue with an ``owner_timeout`` waits through
+_OWNER_BUSY = (AgentState.RESERVED, AgentState.ON_CALL, AgentState.WRAP_UP)
+
+
+def _owner_only_until(call: Call, queue: QueueConfig, members: Sequence[Agent], now: float) -> float:
+    """Until when only ``call``'s dedicated agent may take it (0: any agent may, now)."""
+    if queue.strategy != Fixed.name or queue.owner_timeout <= 0 or not call.preferred_agent:
+        return 0.0
+    until = call.queue_entered_at + queue.owner_timeout
+    owner = next((agent for agent in members if agent.id == call.preferred_agent), None)
+    if owner is None or owner.state not in _OWNER_BUSY or until <= now:
+        return 0.0
+    return until
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +78,8 @@ class Exclusion:
 def exclusion(agent: Agent, call: Call, demand: Demand, rules: Rules, now: float) -> Exclusion | None:
     """Why ``agent`` cannot be offered ``call`` now, or None when it can."""
     config = agent.config
+    if demand.owner_only_until and agent.id != demand.preferred_agent:
+        return Exclusion(f"waiting for the dedicated agent {demand.preferred_agent}", until=demand.owner_only_until)
     if agent.state is AgentState.RESERVED:
         if len(agent.ringing) >= config.max_offers:
             return Exclusion(f"max offers: {len(agent.ringing)} of {config.max_offers} ringing")

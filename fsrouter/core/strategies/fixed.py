@@ -1,7 +1,9 @@
 """fixed: the caller's dedicated agent when available, else at once the longest-idle agent (domain.md R-05, R-18).
 
 The dedicated agent comes from the channel variable ``fsrouter_agent`` or a route's ``agent:``. If that
-agent is busy or absent the call does not wait for them: any other eligible agent takes it.
+agent is busy (talking, in wrap-up, ringing for another call), the caller waits for them up to the queue's
+``owner_timeout`` seconds (``eligibility.demand_for``; 0, the default: not at all), then any other eligible
+agent takes it. An owner logged out, on break or absent is not waited for.
 """
 
 from __future__ import annotations
