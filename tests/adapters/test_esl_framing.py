@@ -81,7 +81,7 @@ def test_recorded_stream_in_random_chunks_gives_the_exact_core_events(fake_fs: F
     finally:
         node.stop()
 
-    assert events[0] == NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+    assert events[0] == NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset(), registered_users=frozenset())
     assert events[1:] == expected
     assert expected, "the scenario must produce events"
 
@@ -171,7 +171,7 @@ class CountedNode:
 
 ANSWER = recorded_event("plain/bridge_answered.raw", "CHANNEL_ANSWER")
 ANSWERED = translate(ANSWER.event_headers, ANSWER.event_body, "fs1")
-FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset(), registered_users=frozenset())
 
 
 @pytest.mark.parametrize(
