@@ -19,6 +19,7 @@ import click
 
 from fsrouter import __version__
 from fsrouter.config.settings import Settings, setting_fields
+from fsrouter.core.commands import OUTCOMES
 from fsrouter.errors import ActionRefused, ConfigError, ControlError, FsrouterError, StoreError
 
 log = logging.getLogger("fsrouter")
@@ -376,17 +377,20 @@ def _from_now(instant: float) -> str:
 @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output.")
 def report(db: str | None, since: float | None, until: float | None, by: str, as_csv: bool, as_json: bool) -> None:
-    """Per-queue or per-agent call report from the store (works without the daemon)."""
+    """Per-queue or per-agent call report from the store (works without the daemon): every outcome, and the KPIs
+    as /metrics computes them (docs/kpi.md), with the thresholds each call's queue had."""
     import csv
     import time
 
     from fsrouter.adapters.store import SqliteCallStore
 
     db = db or installed_path(Settings().db, SYSTEM_DB)
-    if not os.path.exists(db):
-        raise StoreError(f"no call store at {db}")
     end = until if until is not None else time.time()
     start = since if since is not None else end - 86400
+    if start > end:
+        raise click.BadParameter("--since is after --until: the range is empty", param_hint="--since/--until")
+    if not os.path.exists(db):
+        raise StoreError(f"no call store at {db}")
     store = SqliteCallStore(db)
     try:
         rows = store.report(since=start, until=end, by=by)
@@ -397,9 +401,31 @@ def report(db: str | None, since: float | None, until: float | None, by: str, as
         writer.writeheader()
         writer.writerows(rows)
         return
-    columns = [by, "offered", "answered", "abandoned", "avg_wait_seconds", "max_wait_seconds", "avg_talk_seconds"]
-    columns += ["avg_hold_seconds", "service_level"]
-    emit(rows, as_json, lambda r: table(r, columns))
+    emit(rows, as_json, lambda r: table([_report_cells(row) for row in r], [by, *REPORT_COLUMNS]))
+
+
+#: the report table's columns after the group: every outcome, then the KPIs (``CallStore.report``)
+REPORT_COLUMNS = (
+    "offered",
+    *OUTCOMES,
+    "short_abandoned",
+    "service_level",
+    "abandon_rate",
+    "overflow_rate",
+    "asa_seconds",
+    "aht_seconds",
+    "avg_wait_seconds",
+    "max_wait_seconds",
+    "avg_talk_seconds",
+    "avg_hold_seconds",
+    "avg_wrapup_seconds",
+)
+#: report columns that are ratios (0 to 1), shown with three decimals
+_REPORT_RATIOS = frozenset({"service_level", "abandon_rate", "overflow_rate"})
+
+
+def _report_cells(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: f"{value:.3f}" if key in _REPORT_RATIOS and value is not None else value for key, value in row.items()}
 
 
 @main.command()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import signal
 import time
 from collections import deque
@@ -99,6 +100,11 @@ from fsrouter.errors import (
 log = logging.getLogger(__name__)
 
 _STORE_COMMANDS = get_args(StoreCommand)
+
+UNKNOWN_QUEUE_LOG_INTERVAL = 60.0
+"""Seconds between two log lines about callers asking for the same unknown queue."""
+UNKNOWN_QUEUE_NAMES_KEPT = 1000
+"""Unknown queue names remembered for that interval before the expired ones are forgotten (caller input: bounded)."""
 
 RELOAD_WAIT = 10.0
 """Seconds a reload waits for the core loop to take the new rules (it takes them between two events)."""
@@ -184,12 +190,17 @@ class Daemon:
             emit_traces=True,
             on_heal=lambda heal: log.warning(describe_heal(heal)),
             bridge_timeout=settings.bridge_timeout,
+            on_unknown_queue=self._unknown_queue,
         )
+        #: unknown queue name -> when it was last logged
+        self._unknown_queues_logged: dict[str, float] = {}
         self.registry = CollectorRegistry()
+        #: the rolling-window KPIs ``/metrics`` and ``fsrouter status`` both read
+        self.kpi = KpiTracker(start=self.started_at)
         self.metrics = Metrics(
             self.registry,
             lambda: self.router.snapshot(self.clock()),
-            kpi=KpiTracker(start=self.started_at),
+            kpi=self.kpi,
             store=self.store_writer,
             agent_labels=settings.agent_labels,
             build_version=__version__,
@@ -227,6 +238,25 @@ class Daemon:
         self.terminating = False
 
     # ------------------------------------------------------------------ lifecycle
+
+    def _unknown_queue(self, name: str) -> None:
+        """A caller's ``fsrouter_queue`` names no queue of the rules: counted, and logged once per name per
+        ``UNKNOWN_QUEUE_LOG_INTERVAL`` (the name is caller input: the log has it, never a metric label)."""
+        self.metrics.unknown_queue()
+        now = self.clock()
+        logged = self._unknown_queues_logged
+        if now - logged.get(name, -math.inf) < UNKNOWN_QUEUE_LOG_INTERVAL:
+            return
+        if len(logged) >= UNKNOWN_QUEUE_NAMES_KEPT:
+            self._unknown_queues_logged = logged = {
+                known: at for known, at in logged.items() if now - at < UNKNOWN_QUEUE_LOG_INTERVAL
+            }
+        logged[name] = now
+        log.warning(
+            "fsrouter_queue=%r names no queue of the rules: the caller goes to the default route (logged once a "
+            "minute per name; fsrouter_unknown_queue_total counts them all)",
+            name,
+        )
 
     def submit(self, event: Event | _CoreRequest) -> None:
         """Hand an event to the core loop (safe from any greenlet; never blocks)."""
@@ -580,9 +610,22 @@ def status_document(daemon: Daemon, snapshot: Any) -> dict[str, Any]:
         "nodes": {name: node.connected for name, node in daemon.nodes.items()},
         "store": store_status(daemon.settings.db, daemon.store_writer),
         "draining": snapshot.draining,
-        "queues": [vars_of(queue) for queue in snapshot.queues],
+        "queues": [
+            {**vars_of(queue), "kpis": window_kpis(daemon.kpi, queue.name, snapshot.taken_at)}
+            for queue in snapshot.queues
+        ],
         "agents": [vars_of(agent) for agent in snapshot.agents],
         "calls": len(snapshot.calls),
+    }
+
+
+def window_kpis(kpi: KpiTracker, queue: str, now: float) -> dict[str, dict[str, float | int | None]]:
+    """The queue's KPIs over each window of ``/metrics``' gauges (``Kpis.row``, as ``fsrouter report`` names
+    them), plus the agent no-answer rate that only the live offers give."""
+    windows = {window: kpi.window(queue, window, now) for window in kpi.windows}
+    return {
+        window: {**stats.row(), "agent_no_answer_rate": stats.agent_no_answer_rate}
+        for window, stats in windows.items()
     }
 
 

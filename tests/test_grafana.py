@@ -147,3 +147,9 @@ def test_grafana_provisioning_points_at_the_dashboard_and_a_prometheus_datasourc
     assert provider["providers"][0]["type"] == "file"
     assert provider["providers"][0]["allowUiUpdates"] is False
     assert datasource["datasources"][0]["type"] == "prometheus"
+
+
+def test_panels_use_the_per_queue_occupancy_name_not_its_deprecated_alias() -> None:
+    queries = " ".join(dashboard_queries())
+    assert "fsrouter_queue_occupancy_ratio" in queries
+    assert "fsrouter_agent_occupancy_ratio" not in queries

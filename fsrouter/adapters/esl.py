@@ -54,7 +54,9 @@ from fsrouter.adapters.esl_translate import (
     Malformed,
     encode,
     is_marked_for_fsrouter,
+    registered_users,
     reply_error,
+    sofia_profiles,
     translate_or_malformed,
 )
 from fsrouter.core.commands import Bridge, EslCommand, Kill, Originate
@@ -674,6 +676,7 @@ class EslNode:
                 answered_uuids=_answered(live),
                 bridged=bridged,
                 agents_of_legs=self._agents_of_legs(bridged, connection),
+                registered_users=self._registered_users(connection),
             )
         )
         held, self._held = self._held or [], None
@@ -685,6 +688,20 @@ class EslNode:
                 self._on_event(call)
         for event in held:
             self._on_event(event)
+
+    def _registered_users(self, connection: _Connection) -> frozenset[str] | None:
+        """The SIP users registered on the node: ``sofia status profile <name> reg`` of every profile ``sofia
+        status`` lists. Not ``show registrations``: its core table is written asynchronously and can miss a
+        registered user. None (nothing learnt) when the node refuses them, e.g. without mod_sofia."""
+        try:
+            profiles = sofia_profiles(self._send_checked("api sofia status", connection))
+            replies = [self._send_checked(f"api sofia status profile {name} reg", connection) for name in profiles]
+        except (EslNotConnected, EslTimeout):
+            raise
+        except EslError as error:
+            logger.warning("ESL node %s: registrations not listed (%s); agents' phones stay unknown", self.name, error)
+            return None
+        return frozenset().union(*(registered_users(reply) for reply in replies))
 
     def _listing(self, what: str, connection: _Connection) -> list[dict[str, str]]:
         """``show <what> as json`` rows (``channels`` or ``calls``); none is ``{"row_count": 0}`` without ``rows``."""

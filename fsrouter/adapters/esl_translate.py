@@ -162,10 +162,41 @@ def _hold_changed(headers: Mapping[str, str], _body: str, node: str) -> Event | 
 
 
 def _channel_hung_up(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
-    cause = headers.get("Hangup-Cause") or headers.get("variable_hangup_cause")
-    if cause:
-        return ChannelHungUp(node=node, uuid=headers["Unique-ID"], cause=cause)
-    return ChannelHungUp(node=node, uuid=headers["Unique-ID"])
+    cause = headers.get("Hangup-Cause") or headers.get("variable_hangup_cause") or "NORMAL_CLEARING"
+    return ChannelHungUp(node=node, uuid=headers["Unique-ID"], cause=cause, hung_up_at=_hung_up_at(headers))
+
+
+def _hung_up_at(headers: Mapping[str, str]) -> float | None:
+    """When FreeSWITCH hung the channel up, in epoch seconds: ``Caller-Channel-Hangup-Time`` (microseconds, 0
+    while unset), else the event's own ``Event-Date-Timestamp``; None when neither is readable."""
+    for name in ("Caller-Channel-Hangup-Time", "Event-Date-Timestamp"):
+        try:
+            microseconds = int(headers.get(name, ""))
+        except ValueError:
+            continue
+        if microseconds > 0:
+            return microseconds / 1_000_000
+    return None
+
+
+def sofia_profiles(reply: str) -> list[str]:
+    """The SIP profiles in a ``sofia status`` reply (rows ``<name>\tprofile\t<data>\t<state>``), in order."""
+    names: list[str] = []
+    for line in reply.splitlines():
+        columns = [column.strip() for column in line.split("\t")]
+        if len(columns) >= 2 and columns[1] == "profile" and columns[0] not in names:
+            names.append(columns[0])
+    return names
+
+
+def registered_users(reply: str) -> frozenset[str]:
+    """The SIP users (without domain) of a ``sofia status profile <name> reg`` reply: its ``User:`` lines."""
+    users = set()
+    for line in reply.splitlines():
+        label, _, value = line.partition(":")
+        if label == "User" and value.strip():
+            users.add(value.strip().split("@", 1)[0])
+    return frozenset(users)
 
 
 def originate_job_result(headers: Mapping[str, str], body: str) -> tuple[str, str | None] | None:

@@ -33,9 +33,8 @@ from prometheus_client.registry import Collector
 from fsrouter import __version__
 from fsrouter.core.commands import OUTCOMES, Command, RecordCall, RecordOffer, RecordWrapUp
 from fsrouter.core.kpi import NOT_OFFERED_OUTCOMES, KpiTracker, agent_occupancy, is_agent_no_answer, staffed_agents
-from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import Rules
-from fsrouter.core.snapshot import HEAL_KINDS, Snapshot
+from fsrouter.core.snapshot import AGENT_VIEW_STATES, HEAL_KINDS, Snapshot
 
 __all__ = ["ESL_EVENT_KINDS", "Metrics", "MetricsServer", "StoreHealth", "serve"]
 
@@ -56,6 +55,9 @@ COMMAND_QUEUE_BUCKETS: tuple[float, ...] = (0.0005, 0.001, 0.0025, 0.005, 0.01, 
 #: kinds of ESL command, for the label of the commands not sent
 ESL_COMMAND_KINDS = ("answer", "playmusic", "originate", "bridge", "kill", "transfer")
 RELOAD_RESULTS = ("success", "failure")
+#: the per-queue occupancy gauge's old name, exported as an alias of ``fsrouter_queue_occupancy_ratio`` for one
+#: release (``docs/kpi.md``)
+DEPRECATED_OCCUPANCY = "fsrouter_agent_occupancy_ratio"
 
 
 class StoreHealth(Protocol):
@@ -132,6 +134,12 @@ class Metrics:
             buckets=COMMAND_QUEUE_BUCKETS,
             registry=registry,
         )
+        self._unknown_queues = Counter(
+            "fsrouter_unknown_queue",
+            "Callers whose fsrouter_queue names no queue of the rules (they went to the default route; the name is "
+            "in the log, never a label).",
+            registry=registry,
+        )
         self._commands_dropped = Counter(
             "fsrouter_esl_commands_dropped_total",
             "ESL commands not sent because their channel was already gone (its hang-up seen, or never created).",
@@ -147,7 +155,7 @@ class Metrics:
             self._reloads.labels(result)
         for kind in ESL_EVENT_KINDS:
             self._esl_events.labels(kind)
-        registry.register(_SnapshotCollector(snapshot, kpi, build_version))
+        registry.register(_SnapshotCollector(snapshot, kpi, build_version, agent_labels=agent_labels))
         registry.register(_StoreCollector(store))
 
     # ------------------------------------------------------------------ daemon calls
@@ -201,6 +209,10 @@ class Metrics:
             self._wrapup.labels(wrapup.queue).observe(wrapup.seconds)
             self._kpi.record_wrapup(wrapup)
 
+    def unknown_queue(self) -> None:
+        """Count a caller that asked for a queue the rules do not have (``Router``'s ``on_unknown_queue``)."""
+        self._unknown_queues.inc()
+
     def rules_reload(self, ok: bool) -> None:
         self._reloads.labels("success" if ok else "failure").inc()
 
@@ -245,10 +257,13 @@ class Metrics:
 class _SnapshotCollector(Collector):
     """Gauges computed at scrape time from the router's snapshot and the KPI windows (no state kept)."""
 
-    def __init__(self, snapshot: Callable[[], Snapshot], kpi: KpiTracker, build_version: str) -> None:
+    def __init__(
+        self, snapshot: Callable[[], Snapshot], kpi: KpiTracker, build_version: str, *, agent_labels: bool
+    ) -> None:
         self._snapshot = snapshot
         self._kpi = kpi
         self._build_version = build_version
+        self._agent_labels = agent_labels
 
     def collect(self) -> Iterator[Metric]:
         snapshot = self._snapshot()
@@ -265,18 +280,26 @@ class _SnapshotCollector(Collector):
         )
         agents = _gauge(
             "fsrouter_agents",
-            "Agents of the queue, by state (an agent counts in each of its queues).",
+            "Agents of the queue, by state (an agent counts in each of its queues); an available agent whose phone "
+            "is not registered counts as unregistered.",
             "queue",
             "state",
         )
         occupancy = _gauge(
-            "fsrouter_agent_occupancy_ratio",
-            "Share of staffed agents (available, reserved, on call, wrap-up) busy with a call now.",
+            "fsrouter_queue_occupancy_ratio",
+            "Share of the queue's staffed agents (available with a reachable phone, reserved, on call, wrap-up) "
+            "busy with a call now.",
+            "queue",
+        )
+        deprecated_occupancy = _gauge(
+            DEPRECATED_OCCUPANCY,
+            "Deprecated alias of fsrouter_queue_occupancy_ratio (per queue despite its name), removed in the next "
+            "release.",
             "queue",
         )
         unregistered = _gauge(
             "fsrouter_agents_unregistered",
-            "Agents of the queue whose phone is not registered (skipped whatever their state).",
+            "Agents of the queue whose phone is not registered, whatever their state.",
             "queue",
         )
         for queue in snapshot.queues:
@@ -284,12 +307,29 @@ class _SnapshotCollector(Collector):
             unregistered.add_metric((queue.name,), queue.unregistered)
             since = queue.oldest_entered_at
             oldest.add_metric((queue.name,), 0.0 if since is None else max(0.0, snapshot.taken_at - since))
-            for state in AgentState:
-                agents.add_metric((queue.name, state.value), queue.agents.get(state.value, 0))
+            for state in AGENT_VIEW_STATES:
+                agents.add_metric((queue.name, state), queue.agents.get(state, 0))
             ratio = agent_occupancy(queue.agents)
             if ratio is not None:
                 occupancy.add_metric((queue.name,), ratio)
-        yield from (waiting, oldest, agents, occupancy, unregistered)
+                deprecated_occupancy.add_metric((queue.name,), ratio)
+        yield from (waiting, oldest, agents, occupancy, deprecated_occupancy, unregistered)
+        if self._agent_labels:
+            yield self._agent_occupancy(snapshot)
+
+    @staticmethod
+    def _agent_occupancy(snapshot: Snapshot) -> GaugeMetricFamily:
+        windowed = _gauge(
+            "fsrouter_agent_windowed_occupancy_ratio",
+            "The agent's talk + wrap-up time over its logged-in time during the queue's occupancy_window (what "
+            "least-occupied ranks by).",
+            "queue",
+            "agent",
+        )
+        for agent in snapshot.agents:
+            for queue, ratio in sorted(agent.occupancy.items()):
+                windowed.add_metric((queue, agent.id), ratio)
+        return windowed
 
     def _kpi_gauges(self, snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
         per_window = {

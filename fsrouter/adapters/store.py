@@ -44,12 +44,17 @@ from fsrouter.core.commands import (
     WaitingCall,
     WrapUpRecord,
 )
+from fsrouter.core.kpi import call_kpis
 from fsrouter.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 REPORT_GROUPS = ("queue", "agent")
 """What ``report(by=...)`` can group calls by."""
+
+ROUTING_GROUP = "(routing)"
+"""The ``queue`` of a report row for calls a route sent away before any queue (a route's ``transfer:`` or
+``reject``): their records have no queue."""
 
 _CALL_FIELDS = tuple(f.name for f in fields(CallRecord))
 _OFFER_FIELDS = tuple(f.name for f in fields(OfferRecord))
@@ -141,18 +146,25 @@ class CallStore(abc.ABC):
     @abc.abstractmethod
     def trace(self, call_uuid: str) -> list[dict[str, Any]]: ...
 
-    @abc.abstractmethod
-    def report(
-        self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
-    ) -> list[dict[str, Any]]:
-        """One row per queue (or agent) for calls that entered in ``[since, until)``.
+    def report(self, *, since: float, until: float, by: str = "queue") -> list[dict[str, Any]]:
+        """One row per queue (or agent) for calls that entered in ``[since, until)``, counted as ``/metrics``
+        counts them (``core/kpi.call_kpis``, with the thresholds each call's record kept: no rules file needed).
 
-        Keys: the group (``queue`` or ``agent``; calls no agent took group under ``None``, listed last),
-        ``offered``, one count per outcome in ``OUTCOMES``, ``avg_wait_seconds`` and ``max_wait_seconds``
-        over every call, ``avg_talk_seconds``, ``avg_hold_seconds`` and ``avg_wrapup_seconds`` over answered calls
-        (``None`` when there are none) and
-        ``service_level``: calls answered within ``sl_seconds`` (inclusive) divided by ``offered``.
+        Keys: the group (``queue``, where calls a route sent away before any queue are ``ROUTING_GROUP``; or
+        ``agent``, where calls no agent took are ``None``; either listed last); one count per outcome in
+        ``OUTCOMES``; ``offered`` (``docs/kpi.md``: not closed-hours calls, nor short abandons) and
+        ``short_abandoned``; ``service_level``, ``asa_seconds``, ``aht_seconds``, ``abandon_rate``,
+        ``overflow_rate`` (None when their denominator is 0); ``avg_wait_seconds`` and ``max_wait_seconds`` over
+        every call; ``avg_talk_seconds``, ``avg_hold_seconds`` and ``avg_wrapup_seconds`` over answered calls
+        (None when there are none).
         """
+        _check_group(by)
+        groups: dict[str | None, list[CallRecord]] = {}
+        for rec in self.calls(since=since, until=until):
+            key = getattr(rec, by)
+            groups.setdefault(ROUTING_GROUP if by == "queue" and not key else key, []).append(rec)
+        last = (None, ROUTING_GROUP)
+        return [_summarize(by, key, groups[key]) for key in sorted(groups, key=lambda key: (key in last, key or ""))]
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -240,33 +252,21 @@ class MemoryCallStore(CallStore):
     def trace(self, call_uuid: str) -> list[dict[str, Any]]:
         return [json.loads(step) for step in self._traces.get(call_uuid, [])]
 
-    def report(
-        self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
-    ) -> list[dict[str, Any]]:
-        _check_group(by)
-        groups: dict[str | None, list[CallRecord]] = {}
-        for rec in self.calls(since=since, until=until):
-            groups.setdefault(getattr(rec, by), []).append(rec)
-        return [
-            _summarize(by, key, groups[key], sl_seconds)
-            for key in sorted(groups, key=lambda key: (key is None, key or ""))
-        ]
-
     def close(self) -> None:
         """Nothing to release."""
 
 
-def _summarize(by: str, key: str | None, calls: list[CallRecord], sl_seconds: float) -> dict[str, Any]:
+def _summarize(by: str, key: str | None, calls: list[CallRecord]) -> dict[str, Any]:
+    kpis = call_kpis(calls)
     answered = [rec for rec in calls if rec.outcome == "answered"]
     waits = [rec.wait_seconds for rec in calls]
-    row: dict[str, Any] = {by: key, "offered": len(calls)}
+    row: dict[str, Any] = {by: key, **kpis.row()}
     row.update({outcome: sum(rec.outcome == outcome for rec in calls) for outcome in OUTCOMES})
     row["avg_wait_seconds"] = sum(waits) / len(waits)
+    row["max_wait_seconds"] = max(waits)
     for part in ("talk", "hold", "wrapup"):
         seconds = [getattr(rec, f"{part}_seconds") for rec in answered]
         row[f"avg_{part}_seconds"] = sum(seconds) / len(seconds) if answered else None
-    row["max_wait_seconds"] = max(waits)
-    row["service_level"] = sum(rec.wait_seconds <= sl_seconds for rec in answered) / len(calls)
     return row
 
 
@@ -340,11 +340,20 @@ def _v4_waiting_without_priority(db: sqlite_utils.Database) -> None:
     db.table("waiting").transform(drop={"priority", "data"})
 
 
+def _v5_call_thresholds(db: sqlite_utils.Database) -> None:
+    """Each call keeps its queue's service-level and short-abandon thresholds, so that ``report`` counts it as
+    ``/metrics`` did without the rules file (calls recorded before this step: NULL, the defaults 20 s and 0 s)."""
+    calls = db.table("calls")
+    calls.add_column("service_level_seconds", float)
+    calls.add_column("short_abandon_seconds", float)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_finished_calls,
     _v2_restart_recovery,
     _v3_hold_time,
     _v4_waiting_without_priority,
+    _v5_call_thresholds,
 )
 """Schema steps in order; step ``n`` (1-based) brings ``PRAGMA user_version`` from ``n - 1`` to ``n``.
 Never edit a released step: append a new one."""
@@ -380,19 +389,6 @@ _UPSERT_WAITING = _insert_sql(
     on_conflict="ON CONFLICT (uuid) DO UPDATE SET node = excluded.node, queue = excluded.queue,"
     " entered_at = excluded.entered_at",
 )
-
-_REPORT_SQL = """
-SELECT {group} AS {group}, COUNT(*) AS offered, {outcome_counts},
-    AVG(wait_seconds) AS avg_wait_seconds,
-    AVG(CASE WHEN outcome = 'answered' THEN talk_seconds END) AS avg_talk_seconds,
-    AVG(CASE WHEN outcome = 'answered' THEN hold_seconds END) AS avg_hold_seconds,
-    AVG(CASE WHEN outcome = 'answered' THEN wrapup_seconds END) AS avg_wrapup_seconds,
-    MAX(wait_seconds) AS max_wait_seconds,
-    SUM(outcome = 'answered' AND wait_seconds <= :sl_seconds) * 1.0 / COUNT(*) AS service_level
-FROM calls WHERE entered_at >= :since AND entered_at < :until
-GROUP BY {group} ORDER BY {group} IS NULL, {group}
-"""
-
 
 class SqliteCallStore(CallStore):
     """A ``CallStore`` in one SQLite file, created (mode 0600, with its directory) and migrated on open.
@@ -620,18 +616,6 @@ class SqliteCallStore(CallStore):
             [call_uuid],
         )
         return [json.loads(row["step"]) for row in rows]
-
-    def report(
-        self, *, since: float, until: float, by: str = "queue", sl_seconds: float = 20.0
-    ) -> list[dict[str, Any]]:
-        _check_group(by)
-        # OUTCOMES are fixed identifiers from core.commands, safe to inline as column names and literals.
-        outcome_counts = ", ".join(f"SUM(outcome = '{outcome}') AS {outcome}" for outcome in OUTCOMES)
-        sql = _REPORT_SQL.format(group=by, outcome_counts=outcome_counts)
-        self._follow_path()
-        with self._translating("build a report"):
-            params = {"since": since, "until": until, "sl_seconds": sl_seconds}
-            return list(self._db.query(sql, params))
 
     def close(self) -> None:
         self._closed = True

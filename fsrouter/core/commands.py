@@ -112,6 +112,11 @@ class CallRecord:
     wrapup_seconds: float = 0.0
     #: time the caller spent on hold while connected to the agent (not counted in talk)
     hold_seconds: float = 0.0
+    #: the queue's ``service_level_seconds`` (T) and ``short_abandon_seconds`` when the call ended, so that every
+    #: view of its KPIs (``/metrics``, ``fsrouter report`` without the rules file, ``status``) applies the same
+    #: ones; None: not known (a record written before fsrouter kept them), the queue's configuration or default
+    service_level_seconds: float | None = None
+    short_abandon_seconds: float | None = None
 
     @property
     def wait_seconds(self) -> float:

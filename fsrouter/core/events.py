@@ -68,11 +68,17 @@ class HoldChanged:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelHungUp:
-    """CHANNEL_HANGUP (or HANGUP_COMPLETE) of any leg; duplicates are harmless."""
+    """CHANNEL_HANGUP (or HANGUP_COMPLETE) of any leg; duplicates are harmless.
+
+    ``hung_up_at`` (epoch seconds) is when FreeSWITCH says the channel hung up (``Caller-Channel-Hangup-Time``,
+    else ``Event-Date-Timestamp``), or, for a channel found gone after a disconnect, when the link dropped: a
+    call's record ends then rather than when fsrouter learnt it. None: at the time the router handles it.
+    """
 
     node: str
     uuid: str
     cause: str = "NORMAL_CLEARING"
+    hung_up_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,6 +211,9 @@ class NodeUp:
     #: bridged agent legs fsrouter originated -> the agent each rings (its ``fsrouter_agent`` variable), so that
     #: a restarted fsrouter knows who talks on a call the previous process connected
     agents_of_legs: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    #: the SIP users (``1000``, no domain) registered on the node (``sofia status profile <profile> reg`` of each
+    #: profile): agents of ``user/`` endpoints are reachable once listed. None: the node was not asked
+    registered_users: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,7 +17,8 @@ Definitions (``docs/kpi.md`` has the prose):
 - offered = every call that reached the queue, whatever its outcome, except ``closed`` (closed hours: no
   agent was ever going to answer) and, only when the queue sets ``short_abandon_seconds``, abandons shorter
   than it.
-- service level = answered within the queue's ``service_level_seconds`` (wait <= T) / offered. Abandoned,
+- service level = answered within the ``service_level_seconds`` its queue had when it ended (wait <= T; kept in
+  its record) / offered. Abandoned,
   timed-out, overflowed, rejected and failed calls are in the denominator.
 - ASA = total wait of answered calls / answered.
 - AHT = (talk + hold + wrap-up) / answered. Talk excludes hold (CHANNEL_HOLD/UNHOLD of either leg while
@@ -31,8 +32,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
+from typing import Any
 
 from fsrouter.core.causes import NO_ANSWER_ENDS, OfferEnd, offer_end
 from fsrouter.core.commands import CallRecord, OfferRecord, WrapUpRecord
@@ -45,9 +47,12 @@ __all__ = [
     "DEFAULT_WINDOWS",
     "STAFFED_STATES",
     "KpiTracker",
+    "Kpis",
     "Staffing",
     "WindowStats",
     "agent_occupancy",
+    "call_kpis",
+    "keep_thresholds",
     "is_agent_no_answer",
     "staffed_agents",
 ]
@@ -110,13 +115,59 @@ class _Tally:
         for field in fields(self):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 
+    def count_call(self, record: CallRecord, queue: QueueConfig) -> bool:
+        """Count one finished call by ``docs/kpi.md``'s definitions, with the thresholds the record kept (else
+        ``queue``'s); returns whether it was counted as answered (its wrap-up belongs to the queue's AHT)."""
+        if record.outcome in NOT_OFFERED_OUTCOMES:
+            return False
+        short = queue.short_abandon_seconds if record.short_abandon_seconds is None else record.short_abandon_seconds
+        if record.outcome == "abandoned" and record.wait_seconds < short:
+            self.short_abandoned += 1
+            return False
+        self.offered += 1
+        if record.outcome == "answered":
+            threshold = (
+                queue.service_level_seconds if record.service_level_seconds is None else record.service_level_seconds
+            )
+            self.answered += 1
+            self.answered_wait_seconds += record.wait_seconds
+            self.talk_seconds += record.talk_seconds
+            self.hold_seconds += record.hold_seconds
+            self.answered_within_threshold += record.wait_seconds <= threshold
+            return True
+        if record.outcome == "abandoned":
+            self.abandoned += 1
+        elif record.outcome == "overflowed":
+            self.overflowed += 1
+        return False
+
+    def kpis(self) -> dict[str, Any]:
+        """The fields of ``Kpis`` (``docs/kpi.md``'s formulas), a ratio or mean None when its denominator is 0."""
+        handled_seconds = self.talk_seconds + self.hold_seconds + self.wrapup_seconds
+        return {
+            "offered": self.offered,
+            "answered": self.answered,
+            "answered_within_threshold": self.answered_within_threshold,
+            "abandoned": self.abandoned,
+            "short_abandoned": self.short_abandoned,
+            "overflowed": self.overflowed,
+            "presented_offers": self.presented_offers,
+            "agent_no_answers": self.agent_no_answers,
+            "service_level": _ratio(self.answered_within_threshold, self.offered),
+            "asa": _ratio(self.answered_wait_seconds, self.answered),
+            "aht": _ratio(handled_seconds, self.answered),
+            "abandon_rate": _ratio(self.abandoned, self.offered),
+            "overflow_rate": _ratio(self.overflowed, self.offered),
+            "agent_no_answer_rate": _ratio(self.agent_no_answers, self.presented_offers),
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class WindowStats:
-    """One queue's KPIs over one window; a ratio or mean is None when its denominator is 0."""
+class Kpis:
+    """KPIs of a set of calls (``docs/kpi.md``); a ratio (0 to 1) or mean (seconds) is None when its denominator
+    is 0. ``offered``, ``abandoned``: without closed-hours calls and short abandons; ``short_abandoned``: the
+    abandons left out by the queue's ``short_abandon_seconds``."""
 
-    window: str
-    seconds: float
     offered: int
     answered: int
     answered_within_threshold: int
@@ -125,14 +176,66 @@ class WindowStats:
     overflowed: int
     presented_offers: int
     agent_no_answers: int
+    #: K-07: answered within T / offered
+    service_level: float | None
+    #: K-05: seconds of wait of answered calls / answered
+    asa: float | None
+    #: K-10: seconds of talk + hold + wrap-up / answered
+    aht: float | None
+    #: K-08: abandoned / offered
+    abandon_rate: float | None
+    #: K-13: overflowed / offered
+    overflow_rate: float | None
+    #: K-03: not picked up / presented offers
+    agent_no_answer_rate: float | None
+
+    def row(self) -> dict[str, float | int | None]:
+        """The KPIs ``fsrouter report`` and ``fsrouter status --json`` show, under the same names in both."""
+        return {
+            "offered": self.offered,
+            "short_abandoned": self.short_abandoned,
+            "service_level": self.service_level,
+            "asa_seconds": self.asa,
+            "aht_seconds": self.aht,
+            "abandon_rate": self.abandon_rate,
+            "overflow_rate": self.overflow_rate,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WindowStats(Kpis):
+    """One queue's KPIs over one window."""
+
+    window: str
+    seconds: float
     #: offered calls per second
     arrival_rate: float
-    service_level: float | None
-    asa: float | None
-    aht: float | None
-    abandon_rate: float | None
-    overflow_rate: float | None
-    agent_no_answer_rate: float | None
+
+
+def keep_thresholds(record: CallRecord, queue: QueueConfig | None) -> CallRecord:
+    """``record`` with the service-level threshold and short-abandon threshold of its ``queue`` (None: a
+    route-level call, in no queue), so that its KPIs never depend on the rules read later."""
+    if queue is None:
+        return record
+    return replace(
+        record, service_level_seconds=queue.service_level_seconds, short_abandon_seconds=queue.short_abandon_seconds
+    )
+
+
+def call_kpis(records: Iterable[CallRecord]) -> Kpis:
+    """The KPIs of finished calls read back from the store (``fsrouter report``), counted exactly as
+    ``KpiTracker`` counts them, with the thresholds each record kept and its own wrap-up time. Offers are not
+    in call records: ``presented_offers``, ``agent_no_answers`` are 0.
+
+    Example::
+
+        call_kpis(store.calls(since=day_start, until=day_end, queue="support")).service_level   # e.g. 0.9
+    """
+    total = _Tally()
+    for record in records:
+        if total.count_call(record, QueueConfig(name=record.queue)):
+            total.wrapup_seconds += record.wrapup_seconds
+    return Kpis(**total.kpis())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -195,25 +298,8 @@ class KpiTracker:
         self._config = dict(queues)
 
     def record_call(self, record: CallRecord) -> None:
-        """Count a finished call in its queue."""
-        tally = self._bucket(record.queue, record.ended_at)
-        if record.outcome in NOT_OFFERED_OUTCOMES:
-            return
-        if record.outcome == "abandoned" and record.wait_seconds < self._queue(record.queue).short_abandon_seconds:
-            tally.short_abandoned += 1
-            return
-        tally.offered += 1
-        if record.outcome == "answered":
-            tally.answered += 1
-            tally.answered_wait_seconds += record.wait_seconds
-            tally.talk_seconds += record.talk_seconds
-            tally.hold_seconds += record.hold_seconds
-            if record.wait_seconds <= self._queue(record.queue).service_level_seconds:
-                tally.answered_within_threshold += 1
-        elif record.outcome == "abandoned":
-            tally.abandoned += 1
-        elif record.outcome == "overflowed":
-            tally.overflowed += 1
+        """Count a finished call in its queue, with the thresholds its record kept (``_Tally.count_call``)."""
+        self._bucket(record.queue, record.ended_at).count_call(record, self._queue(record.queue))
 
     def record_offer(self, record: OfferRecord) -> None:
         """Count an offer presented to an agent and whether the agent picked up."""
@@ -246,26 +332,7 @@ class KpiTracker:
         for tally in self._in_window(queue, now - seconds):
             total.add(tally)
         observed = max(self.resolution, min(seconds, now - self.start))
-        handled_seconds = total.talk_seconds + total.hold_seconds + total.wrapup_seconds
-        return WindowStats(
-            window=window,
-            seconds=seconds,
-            offered=total.offered,
-            answered=total.answered,
-            answered_within_threshold=total.answered_within_threshold,
-            abandoned=total.abandoned,
-            short_abandoned=total.short_abandoned,
-            overflowed=total.overflowed,
-            presented_offers=total.presented_offers,
-            agent_no_answers=total.agent_no_answers,
-            arrival_rate=total.offered / observed,
-            service_level=_ratio(total.answered_within_threshold, total.offered),
-            asa=_ratio(total.answered_wait_seconds, total.answered),
-            aht=_ratio(handled_seconds, total.answered),
-            abandon_rate=_ratio(total.abandoned, total.offered),
-            overflow_rate=_ratio(total.overflowed, total.offered),
-            agent_no_answer_rate=_ratio(total.agent_no_answers, total.presented_offers),
-        )
+        return WindowStats(window=window, seconds=seconds, arrival_rate=total.offered / observed, **total.kpis())
 
     def staffing(self, queue: str, now: float, staffed: int) -> Staffing | None:
         """Erlang C on the staffing window's arrival rate and AHT, against ``staffed`` agents.

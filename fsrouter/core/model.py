@@ -88,7 +88,9 @@ class Agent:
     config: AgentConfig
     state: AgentState
     since: float
-    registered: bool = True
+    #: the phone's SIP registration as the router knows it: None until a registrations listing (``NodeUp``) or a
+    #: register/unregister event says (routing still tries the agent; the NOC does not count it reachable)
+    registered: bool | None = None
     idle_since: float = 0.0
     ready_at: float = 0.0
     wrapup_until: float = 0.0
@@ -111,6 +113,12 @@ class Agent:
     @property
     def id(self) -> str:
         return self.config.id
+
+    @property
+    def reachable(self) -> bool:
+        """Whether a call can reach the agent's phone, as far as the router knows: its endpoint needs no
+        registration, or it is known registered (``docs/kpi.md``: unreachable agents are not staffed)."""
+        return self.registered is True or not self.config.needs_registration
 
     def enter(self, state: AgentState, now: float) -> None:
         """Take ``state`` at ``now`` (the caller checked the transition) and remember it for occupancy."""

@@ -188,6 +188,12 @@ class AgentConfig:
         tail = self.endpoint.split("/", 1)[-1]
         return tail.split("@", 1)[0]
 
+    @property
+    def needs_registration(self) -> bool:
+        """Whether the endpoint reaches a phone only while it is registered (``user/...``); a gateway
+        (``sofia/gateway/...``), ``loopback/...`` or a direct SIP URI does not wait for a registration."""
+        return self.endpoint.startswith("user/")
+
 
 class RouteAction(StrEnum):
     """What a route does with a new caller: the action key of a ``routes:`` entry. A decision

@@ -6,6 +6,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from fsrouter.core.lifecycle import AgentState
+
+UNREGISTERED = "unregistered"
+"""The state agents-by-state (``QueueView.agents``) counts an ``available`` agent in when its phone cannot be
+reached (``Agent.reachable``: a ``user/`` endpoint not known registered): it cannot take calls, so it is neither
+available nor staffed (``docs/kpi.md``). Agents on a call, wrapping up, on break or logged out keep their state."""
+
+AGENT_VIEW_STATES = (*(state.value for state in AgentState), UNREGISTERED)
+"""Every state agents-by-state counts, in order: the agent states, then ``unregistered``."""
+
 
 class HealKind(StrEnum):
     """What the periodic reconciliation heals (``core/routing/reconcile.py``): a caller, a ringing or answered
@@ -32,11 +42,12 @@ class QueueView:
     offering: int
     talking: int
     oldest_entered_at: float | None
-    #: agent state name -> number of agents of this queue in it (every state present, zeros included)
+    #: state (``AGENT_VIEW_STATES``) -> number of agents of this queue in it (every state present, zeros included);
+    #: an available agent whose phone cannot be reached counts as ``unregistered``
     agents: Mapping[str, int]
     service_level_seconds: float
     service_level_target: float
-    #: agents of this queue whose phone is not registered (they are skipped whatever their state)
+    #: agents of this queue whose phone cannot be reached, whatever their state (``Agent.reachable``)
     unregistered: int = 0
 
 
@@ -46,11 +57,17 @@ class AgentView:
     endpoint: str
     state: str
     since: float
-    registered: bool
+    #: the phone's registration as the router knows it (None: not known yet)
+    registered: bool | None
+    #: registered, or an endpoint that needs no registration (``Agent.reachable``)
+    reachable: bool
     queues: tuple[str, ...]
     call_uuid: str | None
     calls_answered: int
     no_answer_count: int
+    #: queue -> talk + wrap-up time over logged-in time during that queue's ``occupancy_window`` (the figure
+    #: ``least-occupied`` ranks by; ``Agent.occupancy``)
+    occupancy: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

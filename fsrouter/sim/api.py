@@ -244,6 +244,37 @@ def _status(model: CallModel, args: list[str]) -> str:
     )
 
 
+#: the one SIP profile the simulator has, as ``sofia status`` lists it
+SOFIA_PROFILE = "internal"
+_SOFIA_RULE = "=" * 97 + "\n"
+
+
+def _sofia(model: CallModel, args: list[str]) -> str:
+    """``sofia status`` (one profile, ``internal``) and ``sofia status profile internal reg`` (the agents
+    registered now), laid out as mod_sofia lays them out (``sofia_status_profile_reg.raw``)."""
+    if args == ["status"]:
+        return (
+            f"{'Name':>21}\t{'Type':>7}\t{'Data':>42}\tState\n{_SOFIA_RULE}"
+            f"{SOFIA_PROFILE:>21}\t{'profile':>7}\t{'sip:mod_sofia@127.0.0.1:5060':>42}\tRUNNING (0)\n"
+            f"{_SOFIA_RULE}1 profile 0 aliases\n"
+        )
+    if args != ["status", "profile", SOFIA_PROFILE, "reg"]:
+        return f"-ERR Usage: sofia status [profile <name> reg] (got {' '.join(args)!r})\n"
+    registered = [agent for agent in model.agents.values() if agent.registered and agent.behaviour != "unregistered"]
+    rows = "".join(
+        f"Call-ID:    \treg-{agent.user}@127.0.0.1\n"
+        f"User:       \t{agent.user}@127.0.0.1\n"
+        f'Contact:    \t"{agent.user}" <sip:{agent.user}@127.0.0.1:5070>\n'
+        "Agent:      \tfsrouter-sim\n"
+        "Status:     \tRegistered(UDP)(unknown) EXP(2036-01-01 00:00:00) EXPSECS(3600)\n"
+        "Ping-Status:\tReachable\nPing-Time:\t0.00\n"
+        f"Host:       \t{model.boot.hostname}\nIP:         \t127.0.0.1\nPort:       \t5070\n"
+        f"Auth-User:  \t{agent.user}\nAuth-Realm: \t127.0.0.1\nMWI-Account:\t{agent.user}@127.0.0.1\n\n"
+        for agent in registered
+    )
+    return f"\nRegistrations:\n{_SOFIA_RULE}{rows}Total items returned: {len(registered)}\n{_SOFIA_RULE}"
+
+
 def _global_getvar(model: CallModel, args: list[str]) -> str:
     """Only the globals a client asks for on connect; FreeSWITCH answers an unset one with an empty body."""
     known = {"core_uuid": model.boot.core_uuid, "hostname": model.boot.hostname}
@@ -265,6 +296,7 @@ API_COMMANDS: dict[str, ApiHandler] = {
     "uuid_setvar": _uuid_setvar,
     "uuid_exists": _uuid_exists,
     "show": _show,
+    "sofia": _sofia,
     "status": _status,
     "version": lambda model, args: VERSION,
 }

@@ -28,7 +28,7 @@ from tests.adapters.esl_helpers import (
     split_frames,
 )
 
-FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset(), registered_users=frozenset())
 NO_ROWS = '{"row_count": 0}\n'
 
 NodeFactory = Callable[..., EslNode]
@@ -601,7 +601,7 @@ def test_reconnect_resubscribes_and_relearns_waiting_callers(
     assert events == [
         FIRST_UP,
         NodeDown(node="fs1"),
-        NodeUp(node="fs1", core_uuid="core-2", live_uuids=frozenset({caller, agent_leg})),
+        NodeUp(node="fs1", core_uuid="core-2", live_uuids=frozenset({caller, agent_leg}), registered_users=frozenset()),
         CallParked(
             node="fs1",
             uuid=caller,

@@ -303,7 +303,7 @@ class CountedNode:
 
 ANSWER = recorded_event("plain/bridge_answered.raw", "CHANNEL_ANSWER")
 ANSWERED = translate(ANSWER.event_headers, ANSWER.event_body, "fs1")
-FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset())
+FIRST_UP = NodeUp(node="fs1", core_uuid="core-1", live_uuids=frozenset(), registered_users=frozenset())
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fsrouter.adapters.esl_translate import (
@@ -11,7 +13,9 @@ from fsrouter.adapters.esl_translate import (
     Malformed,
     dialstring_value,
     encode,
+    registered_users,
     reply_error,
+    sofia_profiles,
     switch_true,
     translate,
     translate_or_malformed,
@@ -24,6 +28,7 @@ from fsrouter.core.events import (
     ChannelAnswered,
     ChannelBridged,
     ChannelHungUp,
+    Event,
     HoldChanged,
     OriginateFailed,
     OriginateSucceeded,
@@ -39,6 +44,12 @@ from tests.adapters.esl_helpers import (
 )
 
 NODE = "fs1"
+
+
+def untimed(events: list[Event]) -> list[Event]:
+    """``events`` with FreeSWITCH's hang-up times left out (``test_a_hang_up_carries_freeswitch_s_hang_up_time``
+    checks them)."""
+    return [replace(event, hung_up_at=None) if isinstance(event, ChannelHungUp) else event for event in events]
 
 
 def hung_up_twice(uuid: str, cause: str) -> list[ChannelHungUp]:
@@ -65,7 +76,7 @@ def test_abandoned_caller_is_parked_for_its_queue_then_hangs_up() -> None:
     assert parked.answered is False
     assert parked.variables["fsrouter_queue"] == "support"
     assert parked.variables["fsrouter_priority"] == "5"
-    assert events[1:] == hung_up_twice(caller, "ORIGINATOR_CANCEL")
+    assert untimed(events[1:]) == hung_up_twice(caller, "ORIGINATOR_CANCEL")
 
 
 def test_parked_burst_gives_one_call_parked_per_caller() -> None:
@@ -80,7 +91,7 @@ def test_parked_burst_gives_one_call_parked_per_caller() -> None:
     ]
     assert all(event.uuid in show_channels for event in parked)
     assert {event.variables["fsrouter_queue"] for event in parked} == {"support"}
-    hangups = [event for event in events if isinstance(event, ChannelHungUp)]
+    hangups = untimed([event for event in events if isinstance(event, ChannelHungUp)])
     assert sorted(hangups, key=lambda e: e.uuid) == sorted(
         [hangup for event in parked for hangup in hung_up_twice(event.uuid, "ORIGINATOR_CANCEL")],
         key=lambda e: e.uuid,
@@ -94,7 +105,7 @@ def test_bridged_call_answers_both_legs_bridges_and_clears() -> None:
     events = translated_events("plain/bridge_answered.raw")
 
     # Caller dialled 5000, which is not marked for fsrouter: no CallParked; the job's +OK follows the leg's answer.
-    assert events == [
+    assert untimed(events) == [
         ChannelAnswered(node=NODE, uuid=caller),
         ChannelAnswered(node=NODE, uuid=agent),
         OriginateSucceeded(node=NODE, leg_uuid=agent),
@@ -122,7 +133,7 @@ def test_failed_originate_names_the_leg_and_the_cause(name: str, cause: str, leg
     assert [e for e in events if isinstance(e, OriginateFailed)] == [
         OriginateFailed(node=NODE, leg_uuid=leg, cause=cause)
     ]
-    assert [e for e in events if isinstance(e, ChannelHungUp)] == [
+    assert untimed([e for e in events if isinstance(e, ChannelHungUp)]) == [
         ChannelHungUp(node=NODE, uuid=leg, cause=cause)
     ] * leg_hangups
 
@@ -473,3 +484,62 @@ def test_reply_error_on_every_recorded_api_reply() -> None:
 @pytest.mark.parametrize(("value", "expected"), [("Yes", True), ("2", True), ("off", False), (None, False)])
 def test_switch_true_reads_booleans_like_freeswitch(value: str | None, expected: bool) -> None:
     assert switch_true(value) is expected
+
+
+# --- hang-up times and registrations ---------------------------------------------------------------------
+
+
+def test_a_hang_up_carries_freeswitch_s_hang_up_time() -> None:
+    """The record of a hang-up learnt late ends when the caller left (``ChannelHungUp.hung_up_at``): the
+    recorded CHANNEL_HANGUP has no Caller-Channel-Hangup-Time yet (0) and gives its event date, the same instant
+    HANGUP_COMPLETE gives as the hang-up time."""
+    frames = {
+        frame.event_headers["Event-Name"]: frame
+        for frame in split_frames(fixture_bytes("plain/abandon.raw"))
+        if frame.event_headers.get("Event-Name", "").startswith("CHANNEL_HANGUP")
+    }
+    hangup, complete = (frames[name].event_headers for name in ("CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE"))
+
+    assert (hangup["Caller-Channel-Hangup-Time"], complete["Caller-Channel-Hangup-Time"]) == (
+        "0",
+        hangup["Event-Date-Timestamp"],
+    )
+    assert [translate(headers, "", NODE) for headers in (hangup, complete)] == [
+        ChannelHungUp(
+            node=NODE,
+            uuid=hangup["Unique-ID"],
+            cause="ORIGINATOR_CANCEL",
+            hung_up_at=int(hangup["Event-Date-Timestamp"]) / 1_000_000,
+        )
+    ] * 2
+
+
+def test_without_a_hang_up_time_the_event_date_is_the_hang_up_time_and_without_either_none() -> None:
+    headers = {"Event-Name": "CHANNEL_HANGUP", "Unique-ID": "u-1", "Caller-Channel-Hangup-Time": "0"}
+
+    assert translate({**headers, "Event-Date-Timestamp": "1795430871370444"}, "", NODE) == ChannelHungUp(
+        node=NODE, uuid="u-1", hung_up_at=1795430871.370444
+    )
+    assert translate(headers, "", NODE) == ChannelHungUp(node=NODE, uuid="u-1")
+
+
+def test_registrations_are_read_from_sofia_status_profile_reg() -> None:
+    """Three users registered; ``show registrations`` (the core table, written asynchronously) missed 1001."""
+    reply = fixture_bytes("../esl-caller/api/sofia_status_profile_reg.raw").decode().split("\n\n", 1)[1]
+
+    assert registered_users(reply) == frozenset({"1000", "1001", "1002"})
+    assert registered_users("\nRegistrations:\n" + "=" * 97 + "\nTotal items returned: 0\n") == frozenset()
+
+
+def test_sofia_status_lists_the_profiles_not_gateways_nor_aliases() -> None:
+    rule = "=" * 97
+    reply = (
+        f"                     Name\t   Type\t                                       Data\tState\n{rule}\n"
+        "            external\tprofile\t         sip:mod_sofia@192.168.1.10:5080\tRUNNING (0)\n"
+        "external::example.com\tgateway\t                 sip:joeuser@example.com\tNOREG\n"
+        "        192.168.1.10\t  alias\t                                internal\tALIASED\n"
+        "            internal\tprofile\t         sip:mod_sofia@192.168.1.10:5060\tRUNNING (0)\n"
+        f"{rule}\n2 profiles 1 alias\n"
+    )
+
+    assert sofia_profiles(reply) == ["external", "internal"]

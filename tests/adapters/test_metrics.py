@@ -28,9 +28,8 @@ from fsrouter.core.commands import (
     WrapUpRecord,
 )
 from fsrouter.core.kpi import KpiTracker
-from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
-from fsrouter.core.snapshot import HEAL_KINDS, CallView, QueueView, Snapshot
+from fsrouter.core.snapshot import AGENT_VIEW_STATES, HEAL_KINDS, AgentView, CallView, QueueView, Snapshot
 
 NOW = 1_767_607_200.0
 RULES = Rules(
@@ -56,7 +55,7 @@ def queue_view(name: str, **agents: int) -> QueueView:
         offering=0,
         talking=0,
         oldest_entered_at=None,
-        agents={state.value: agents.get(state.value, 0) for state in AgentState},
+        agents={state: agents.get(state, 0) for state in AGENT_VIEW_STATES},
         service_level_seconds=config.service_level_seconds,
         service_level_target=config.service_level_target,
     )
@@ -296,8 +295,10 @@ def test_snapshot_gauges_show_the_router_as_it_is_at_scrape_time(scene_and_metri
     assert scene.value("fsrouter_queue_oldest_wait_seconds", queue="sales") == 0
     assert scene.value("fsrouter_agents", queue="support", state="on_call") == 2
     assert scene.value("fsrouter_agents", queue="support", state="break") == 0
+    assert scene.value("fsrouter_queue_occupancy_ratio", queue="support") == 0.75
+    assert scene.value("fsrouter_queue_occupancy_ratio", queue="sales") is None  # nobody staffed
+    # the per-queue gauge's old name stays one release, as a deprecated alias
     assert scene.value("fsrouter_agent_occupancy_ratio", queue="support") == 0.75
-    assert scene.value("fsrouter_agent_occupancy_ratio", queue="sales") is None  # nobody staffed
     assert scene.value("fsrouter_esl_connected", node="fs1") == 1
     assert scene.value("fsrouter_esl_connected", node="fs2") == 0
     assert scene.value("fsrouter_rules_info", version="7") == 1
@@ -396,6 +397,53 @@ def test_agent_labels_are_opt_in() -> None:
     assert scene.value("fsrouter_agent_no_answers_total", queue="sales", agent="1002") == 0  # pre-created
 
 
+def agent_view(agent_id: str, occupancy: dict[str, float]) -> AgentView:
+    return AgentView(
+        id=agent_id,
+        endpoint=f"user/{agent_id}",
+        state="available",
+        since=NOW - 600,
+        registered=True,
+        reachable=True,
+        queues=tuple(occupancy),
+        call_uuid=None,
+        calls_answered=3,
+        no_answer_count=0,
+        occupancy=occupancy,
+    )
+
+
+def test_per_agent_occupancy_is_exported_with_agent_labels_only() -> None:
+    """The windowed figure least-occupied ranks by (``Agent.occupancy`` over the queue's occupancy_window)."""
+    agents = (agent_view("1001", {"support": 0.25}), agent_view("1002", {"support": 0.5, "sales": 0.125}))
+    labelled, _ = make_scene(agent_labels=True)
+    plain, _ = make_scene()
+    for scene in (labelled, plain):
+        scene.snapshot = replace(scene.snapshot, agents=agents)
+
+    name = "fsrouter_agent_windowed_occupancy_ratio"
+    assert labelled.value(name, queue="support", agent="1001") == 0.25
+    assert labelled.value(name, queue="support", agent="1002") == 0.5
+    assert labelled.value(name, queue="sales", agent="1002") == 0.125
+    assert name not in {family.name for family in plain.registry.collect()}
+
+
+def test_available_agents_whose_phone_is_not_registered_are_not_staffed(
+    scene_and_metrics: tuple[Scene, Metrics],
+) -> None:
+    scene, metrics = scene_and_metrics
+    metrics.observe(answered("support", wait=5, talk=100))
+    support = replace(queue_view("support", on_call=1, unregistered=2), waiting=3, unregistered=2)
+    scene.snapshot = replace(scene.snapshot, queues=(support, queue_view("sales")))
+
+    assert scene.value("fsrouter_agents", queue="support", state="unregistered") == 2
+    assert scene.value("fsrouter_agents", queue="support", state="available") == 0
+    assert scene.value("fsrouter_queue_occupancy_ratio", queue="support") == 1.0  # 1 busy of 1 staffed, not 1 of 3
+    one_agent = scene.kpi.staffing("support", NOW, staffed=1)
+    assert one_agent is not None and one_agent != scene.kpi.staffing("support", NOW, staffed=3)
+    assert scene.value("fsrouter_predicted_wait_seconds", queue="support") == one_agent.predicted_wait  # Erlang's N
+
+
 def test_metrics_are_scraped_over_real_http_on_an_ephemeral_port(scene_and_metrics: tuple[Scene, Metrics]) -> None:
     scene, metrics = scene_and_metrics
     metrics.observe(answered("support", wait=5, talk=100))
@@ -435,7 +483,7 @@ def test_a_busy_scene_exports_every_kind_of_metric() -> None:
 
     for name in [
         "fsrouter_agent_no_answer_ratio",
-        "fsrouter_agent_occupancy_ratio",
+        "fsrouter_queue_occupancy_ratio",
         "fsrouter_predicted_wait_seconds",
         "fsrouter_required_agents",
         "fsrouter_wrapup_seconds_bucket",

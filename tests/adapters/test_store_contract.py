@@ -341,6 +341,7 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
         {
             "queue": "sales",
             "offered": 10,
+            "short_abandoned": 0,
             **ZERO_OUTCOMES,
             "answered": 8,
             "abandoned": 2,
@@ -350,10 +351,15 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
             "avg_wrapup_seconds": 2.0,
             "max_wait_seconds": 40.0,
             "service_level": 0.6,
+            "asa_seconds": 17.0,
+            "aht_seconds": 67.0,
+            "abandon_rate": 0.2,
+            "overflow_rate": 0.0,
         },
         {
             "queue": "support",
             "offered": 2,
+            "short_abandoned": 0,
             **ZERO_OUTCOMES,
             "answered": 1,
             "overflowed": 1,
@@ -363,14 +369,40 @@ def test_report_by_queue_gives_exact_numbers(store: CallStore) -> None:
             "avg_wrapup_seconds": 0.0,
             "max_wait_seconds": 60.0,
             "service_level": 0.5,
+            "asa_seconds": 4.0,
+            "aht_seconds": 120.0,
+            "abandon_rate": 0.0,
+            "overflow_rate": 0.5,
         },
     ]
 
 
-def test_report_service_level_follows_the_threshold(store: CallStore) -> None:
+def test_report_service_level_follows_the_threshold_each_call_kept(store: CallStore) -> None:
+    """Calls recorded before thresholds were kept (None) count with the default 20 s; the others with theirs."""
     record_scripted_day(store)
-    (sales, _support) = store.report(since=T0, until=T0 + 1000, sl_seconds=10.0)
-    assert sales["service_level"] == 0.3
+    ten = [replace(rec, uuid=f"t-{rec.uuid}", service_level_seconds=10.0) for rec in store.calls(queue="sales")]
+    for rec in ten:
+        store.record_call(replace(rec, queue="ten"))
+    rows = {row["queue"]: row for row in store.report(since=T0, until=T0 + 1000)}
+    assert (rows["sales"]["service_level"], rows["ten"]["service_level"]) == (0.6, 0.3)
+
+
+def test_report_counts_offered_calls_as_the_kpis_do(store: CallStore) -> None:
+    """Closed-hours calls are not offered; abandons under the queue's short-abandon threshold are not either, nor
+    abandoned in the rates, but every outcome is counted; calls a route sent away are ``(routing)``, last."""
+    for rec in [
+        answered("a", entered_at=T0, wait=5, talk=60, agent="alice"),
+        replace(make_call("closed", wait=0, outcome="closed"), service_level_seconds=20.0),
+        replace(make_call("short", wait=3, outcome="abandoned"), short_abandon_seconds=5.0),
+        replace(make_call("long", wait=30, outcome="abandoned"), short_abandon_seconds=5.0),
+        make_call("sent-away", wait=0, outcome="overflowed", queue=""),
+    ]:
+        store.record_call(rec)
+    sales, routing = store.report(since=T0, until=T0 + 1)
+    assert (sales["queue"], sales["offered"], sales["short_abandoned"]) == ("sales", 2, 1)
+    assert (sales["answered"], sales["abandoned"], sales["closed"]) == (1, 2, 1)
+    assert (sales["service_level"], sales["abandon_rate"]) == (0.5, 0.5)
+    assert (routing["queue"], routing["offered"], routing["overflowed"]) == ("(routing)", 1, 1)
 
 
 def test_report_by_agent_puts_calls_nobody_took_last(store: CallStore) -> None:

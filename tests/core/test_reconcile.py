@@ -135,6 +135,8 @@ def test_a_caller_whose_hang_up_was_lost_is_abandoned_once_two_audits_found_it_g
                 entered_at=1.0,
                 ended_at=60.1,
                 hangup_cause="MISSED_HANGUP",
+                service_level_seconds=20.0,
+                short_abandon_seconds=0.0,
             )
         )
     ]
@@ -233,6 +235,8 @@ def test_a_conversation_whose_agent_leg_vanished_ends_answered_and_the_agent_wra
                 answered_at=2.0,
                 hangup_cause="MISSED_HANGUP",
                 offers=1,
+                service_level_seconds=20.0,
+                short_abandon_seconds=0.0,
             )
         ),
         RecordAgentState(record=AgentStateRecord(agent="a", state="wrap_up", at=60.1, reason="call ended")),

@@ -150,7 +150,8 @@ def test_a_re_attached_call_is_recorded_once_at_the_hang_up_of_either_leg_and_it
     [record] = [c.record for c in ended if isinstance(c, RecordCall)]
     assert record == CallRecord(
         uuid="talking", node="fs1", queue="support", outcome="answered", entered_at=30.0, ended_at=160.0,
-        agent="a", answered_at=35.0, hangup_cause="NORMAL_CLEARING", offers=1,
+        agent="a", answered_at=35.0, hangup_cause="NORMAL_CLEARING", offers=1, service_level_seconds=20.0,
+        short_abandon_seconds=0.0,
     )  # fmt: skip
     assert router.agents["a"].state is AgentState.WRAP_UP
     other = "leg-9" if hanging_up == "talking" else "talking"

@@ -49,6 +49,7 @@ class Options:
     emit_traces: bool
     on_heal: Callable[[Heal], None] | None
     bridge_timeout: float
+    on_unknown_queue: Callable[[str], None] | None = None
 
 
 class Book:

@@ -40,6 +40,8 @@ class Callers:
             CallInfo(caller_number=event.caller_number, destination=event.destination, variables=event.variables),
             now,
         )
+        if decision.unknown_queue and book.options.on_unknown_queue is not None:
+            book.options.on_unknown_queue(decision.unknown_queue)
         entered_at = event.entered_at if event.entered_at is not None else now
         if restored is not None:
             entered_at = restored.entered_at
@@ -211,16 +213,18 @@ class Callers:
         commands = self._bridged_if_sighted(event.uuid, now)
         call = book.calls.get(event.uuid)
         if call is not None:
-            if call.state is CallState.TALKING:
-                return commands + self.leave(call, CallOutcome.ANSWERED, now, event.cause, hung_up=True)
-            commands += self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
-            return commands + self.leave(call, CallOutcome.ABANDONED, now, event.cause, hung_up=True)
+            outcome = CallOutcome.ANSWERED if call.state is CallState.TALKING else CallOutcome.ABANDONED
+            if outcome is CallOutcome.ABANDONED:
+                commands += self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+            return commands + self.leave(call, outcome, now, event.cause, hung_up=True, ended_at=event.hung_up_at)
         offer = book.legs.get(event.uuid)
         if offer is not None:
             return commands + self._offers.failed(offer, now, event.cause)
         talking = book.call_of_agent_leg(event.uuid)
         if talking is not None and talking.state is CallState.TALKING:
-            return commands + self.leave(talking, CallOutcome.ANSWERED, now, event.cause, hung_up=True)
+            return commands + self.leave(
+                talking, CallOutcome.ANSWERED, now, event.cause, hung_up=True, ended_at=event.hung_up_at
+            )
         return commands
 
     def _bridged_if_sighted(self, channel: str, now: float) -> list[Command]:
@@ -250,11 +254,18 @@ class Callers:
     # ------------------------------------------------------------------ leaving
 
     def leave(
-        self, call: Call, outcome: CallOutcome, now: float, cause: str, *, hung_up: bool = False
+        self,
+        call: Call,
+        outcome: CallOutcome,
+        now: float,
+        cause: str,
+        *,
+        hung_up: bool = False,
+        ended_at: float | None = None,
     ) -> list[Command]:
         """End the call's stay with its one record: ``hung_up`` (after a conversation or not), or on our decision
         (timed out, overflowed to an extension, failed, lost). Its agent, if any, is freed (to wrap-up when they
-        talked)."""
+        talked). ``ended_at``: when the caller left, if before ``now`` (``Records.call``)."""
         talking = call.state is CallState.TALKING
         if hung_up:
             trigger = CallTrigger.HANGUP if talking else CallTrigger.CALLER_HANGUP
@@ -262,7 +273,7 @@ class Callers:
             trigger = CallTrigger.LOST if talking else CallTrigger.LEAVE_QUEUE
         call.state = advance(CALL_TRANSITIONS, call.state, trigger)
         del self._book.calls[call.uuid]
-        commands: list[Command] = [self._records.call(call, outcome, now, cause)]
+        commands: list[Command] = [self._records.call(call, outcome, now, cause, ended_at=ended_at)]
         agent = self._book.agents.get(call.agent_id or "")
         if agent is not None and agent.call_uuid == call.uuid:
             commands += self._presence.call_over(agent, call, now, connected=call.connected_at is not None)

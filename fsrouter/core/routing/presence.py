@@ -10,7 +10,7 @@ agent's state (applied now, pending until the ring or the call ends, or refused)
 from __future__ import annotations
 
 from fsrouter.core.commands import ActionOutcome, AgentStateRecord, Command, RecordWrapUp, WrapUpRecord
-from fsrouter.core.events import AgentAction, AgentControl, AgentRegistration
+from fsrouter.core.events import AgentAction, AgentControl, AgentRegistration, NodeUp
 from fsrouter.core.lifecycle import (
     AGENT_TRANSITIONS,
     OPERATOR_ACTIONS,
@@ -94,6 +94,20 @@ class Presence:
         agent_id = self._book.by_sip_user.get(event.user.split("@", 1)[0])
         if agent_id is not None:
             self._book.agents[agent_id].registered = event.registered
+        return []
+
+    def on_registrations_listed(self, event: NodeUp) -> list[Command]:
+        """A node's registrations listing (``NodeUp.registered_users``): the agents of ``user/`` endpoints listed
+        are registered, and those the router knew nothing about yet are not (a registration on another node, or
+        a later register event, still counts). No listing: nothing is learnt."""
+        if event.registered_users is None:
+            return []
+        for agent in self._book.agents.values():
+            if agent.config.needs_registration:
+                if agent.config.sip_user in event.registered_users:
+                    agent.registered = True
+                elif agent.registered is None:
+                    agent.registered = False
         return []
 
     def on_control(self, event: AgentControl, now: float) -> list[Command]:

@@ -39,6 +39,7 @@ import math
 from fsrouter.core.causes import LOST_WHILE_DISCONNECTED, MISSED_HANGUP
 from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, RecordCall, WaitingCall
 from fsrouter.core.events import CallsRestored, ChannelHungUp, ChannelsAudited, NodeDown, NodeUp
+from fsrouter.core.kpi import keep_thresholds
 from fsrouter.core.lifecycle import CallState
 from fsrouter.core.model import Call
 from fsrouter.core.recovery import ENDED_WHILE_AWAY, record_of_unwatched_call
@@ -60,9 +61,13 @@ class Reconciler:
         self._callers = callers
         self._offers = offers
         self._presence = presence
+        #: when each node's link last dropped
+        self._down_at: dict[str, float] = {}
 
-    def on_node_down(self, event: NodeDown) -> list[Command]:
+    def on_node_down(self, event: NodeDown, now: float) -> list[Command]:
+        """The link dropped at ``now``: a caller the reconnect finds gone is taken to have left then."""
         self._book.nodes_connected[event.node] = False
+        self._down_at[event.node] = now
         return []
 
     def on_node_up(self, event: NodeUp, now: float) -> list[Command]:
@@ -78,8 +83,10 @@ class Reconciler:
             return self._node_restarted(event.node, now)
         live = event.live_uuids
         commands: list[Command] = []
+        down_at = self._down_at.get(event.node)
         for gone in self._gone(event.node, live, seen_before=math.inf):
-            commands += self._end_unheard(gone, now, LOST_WHILE_DISCONNECTED)
+            # it left while we were away, no later than the disconnect as far as we know: an estimated end
+            commands += self._end_unheard(gone, now, LOST_WHILE_DISCONNECTED, hung_up_at=down_at)
         calls = [c for c in book.calls.values() if c.node == event.node]  # all live now
         for call in calls:
             if call.state is CallState.CONNECTING and call.bridge_sent and call.agent_leg in live:
@@ -155,7 +162,7 @@ class Reconciler:
             ended_at=now,
             cause=cause,
         )
-        return RecordCall(record=record)
+        return RecordCall(record=keep_thresholds(record, self._book.queues.get(call.queue)))
 
     def _node_restarted(self, node: str, now: float) -> list[Command]:
         """FreeSWITCH restarted (a new core uuid): none of the node's channels exist any more, and the calls end
@@ -234,9 +241,10 @@ class Reconciler:
                 gone.append(Heal(HealKind.AGENT_LEG_GONE, node, call.agent_leg, call.uuid))
         return gone
 
-    def _end_unheard(self, gone: Heal, now: float, cause: str) -> list[Command]:
+    def _end_unheard(self, gone: Heal, now: float, cause: str, hung_up_at: float | None = None) -> list[Command]:
         """End a channel found gone exactly as its hang-up event, had it arrived, would have ended it."""
-        return self._callers.on_hangup(ChannelHungUp(node=gone.node, uuid=gone.channel, cause=cause), now)
+        hangup = ChannelHungUp(node=gone.node, uuid=gone.channel, cause=cause, hung_up_at=hung_up_at)
+        return self._callers.on_hangup(hangup, now)
 
     def _answers_unheard(self, node: str, answered: frozenset[str]) -> list[Heal]:
         """The callers, then the offered agent legs, on ``node`` that it lists ``answered`` and the router does

@@ -18,11 +18,12 @@ from fsrouter.core.commands import (
     RecordTrace,
 )
 from fsrouter.core.explain import Trace, treatment_trace
+from fsrouter.core.kpi import keep_thresholds
 from fsrouter.core.lifecycle import AgentState, CallState
 from fsrouter.core.model import Agent, Call, Offer
 from fsrouter.core.routing.book import Book
 from fsrouter.core.rules import CallInfo, RouteAction, RouteDecision, Rules
-from fsrouter.core.snapshot import AgentView, CallView, QueueView, Snapshot
+from fsrouter.core.snapshot import AGENT_VIEW_STATES, UNREGISTERED, AgentView, CallView, QueueView, Snapshot
 
 #: states in which a call still waits for an agent (an offer may be ringing, or the bridge be on its way)
 QUEUED = (CallState.WAITING, CallState.OFFERING, CallState.CONNECTING)
@@ -57,27 +58,36 @@ class Records:
 
     # ------------------------------------------------------------------ records
 
-    def call(self, call: Call, outcome: CallOutcome, now: float, cause: str) -> RecordCall:
-        """The call's one record; its uuid is remembered so that a re-learnt channel cannot enter twice."""
+    def call(
+        self, call: Call, outcome: CallOutcome, now: float, cause: str, *, ended_at: float | None = None
+    ) -> RecordCall:
+        """The call's one record; its uuid is remembered so that a re-learnt channel cannot enter twice.
+
+        It ends at ``now``, or at ``ended_at`` when the caller left earlier than fsrouter learnt it (FreeSWITCH's
+        hang-up time, or the disconnect during which it was lost), never before the call entered or was
+        connected. It keeps its queue's thresholds (``kpi.keep_thresholds``)."""
         self._book.ended(call.uuid)
-        call.end_hold(now)
-        return RecordCall(
-            record=CallRecord(
-                uuid=call.uuid,
-                node=call.node,
-                queue=call.queue,
-                outcome=outcome,
-                entered_at=call.entered_at,
-                ended_at=now,
-                agent=call.agent_id if call.connected_at is not None else None,
-                answered_at=call.connected_at,
-                caller_number=call.caller_number,
-                destination=call.destination,
-                hangup_cause=cause,
-                offers=call.offers_made,
-                hold_seconds=call.hold_seconds,
-            )
+        end = now
+        if ended_at is not None:
+            start = call.connected_at if call.connected_at is not None else call.entered_at
+            end = min(now, max(ended_at, start))
+        call.end_hold(end)
+        record = CallRecord(
+            uuid=call.uuid,
+            node=call.node,
+            queue=call.queue,
+            outcome=outcome,
+            entered_at=call.entered_at,
+            ended_at=end,
+            agent=call.agent_id if call.connected_at is not None else None,
+            answered_at=call.connected_at,
+            caller_number=call.caller_number,
+            destination=call.destination,
+            hangup_cause=cause,
+            offers=call.offers_made,
+            hold_seconds=call.hold_seconds,
         )
+        return RecordCall(record=keep_thresholds(record, self._book.queues.get(call.queue)))
 
     @staticmethod
     def agent(agent_id: str, state: AgentState, now: float, reason: str) -> RecordAgentState:
@@ -115,7 +125,7 @@ class Records:
         return Snapshot(
             taken_at=now,
             queues=tuple(self._queue_view(name) for name in book.queue_names()),
-            agents=tuple(_agent_view(agent) for agent in book.agents.values()),
+            agents=tuple(self._agent_view(agent, now) for agent in book.agents.values()),
             calls=tuple(_call_view(call, now) for call in book.calls.values()),
             nodes=dict(book.nodes_connected),
             rules_version=book.rules.version,
@@ -159,10 +169,10 @@ class Records:
     def _queue_view(self, name: str) -> QueueView:
         book = self._book
         calls = [call for call in book.calls.values() if call.queue == name]
-        counts = dict.fromkeys((state.value for state in AgentState), 0)
+        counts = dict.fromkeys(AGENT_VIEW_STATES, 0)
         members = [agent for agent in book.agents.values() if name in agent.config.queues]
         for agent in members:
-            counts[agent.state.value] += 1
+            counts[_view_state(agent)] += 1
         config = book.rules.queues.get(name)
         return QueueView(
             name=name,
@@ -174,22 +184,35 @@ class Records:
             agents=counts,
             service_level_seconds=config.service_level_seconds if config else 0.0,
             service_level_target=config.service_level_target if config else 0.0,
-            unregistered=sum(1 for agent in members if not agent.registered),
+            unregistered=sum(1 for agent in members if not agent.reachable),
+        )
+
+    def _agent_view(self, agent: Agent, now: float) -> AgentView:
+        queues = self._book.queues
+        return AgentView(
+            id=agent.id,
+            endpoint=agent.config.endpoint,
+            state=agent.state.value,
+            since=agent.since,
+            registered=agent.registered,
+            reachable=agent.reachable,
+            queues=agent.config.queues,
+            call_uuid=agent.call_uuid,
+            calls_answered=agent.calls_answered,
+            no_answer_count=agent.no_answer_count,
+            occupancy={
+                queue: agent.occupancy(now, queues[queue].occupancy_window)
+                for queue in agent.config.queues
+                if queue in queues
+            },
         )
 
 
-def _agent_view(agent: Agent) -> AgentView:
-    return AgentView(
-        id=agent.id,
-        endpoint=agent.config.endpoint,
-        state=agent.state.value,
-        since=agent.since,
-        registered=agent.registered,
-        queues=agent.config.queues,
-        call_uuid=agent.call_uuid,
-        calls_answered=agent.calls_answered,
-        no_answer_count=agent.no_answer_count,
-    )
+def _view_state(agent: Agent) -> str:
+    """The state agents-by-state counts ``agent`` in (``snapshot.UNREGISTERED``)."""
+    if agent.state is AgentState.AVAILABLE and not agent.reachable:
+        return UNREGISTERED
+    return agent.state.value
 
 
 def _call_view(call: Call, now: float) -> CallView:

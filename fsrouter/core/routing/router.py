@@ -84,15 +84,23 @@ class Router:
         emit_traces: bool = False,
         on_heal: Callable[[Heal], None] | None = None,
         bridge_timeout: float = DEFAULT_BRIDGE_TIMEOUT,
+        on_unknown_queue: Callable[[str], None] | None = None,
     ) -> None:
         """``new_id`` names the agent legs. ``random`` feeds weighted-random; by default each decision draws
         from a source seeded with the call uuid and its offer count, so a replay of the same events makes the
         same choices. ``emit_traces`` adds a ``RecordTrace`` command per routing decision (the daemon stores
         them for ``fsrouter explain``); the last calls' traces are kept in memory either way (``explain``).
         ``on_heal`` is told every heal of the reconciliation (the daemon logs them). ``bridge_timeout``
-        (seconds) bounds an unconfirmed bridge and a missing originate job result (``offers.py``)."""
+        (seconds) bounds an unconfirmed bridge and a missing originate job result (``offers.py``).
+        ``on_unknown_queue`` is told the ``fsrouter_queue`` of each caller that asked for a queue the rules do not
+        have (it goes to the default route; the daemon logs and counts it)."""
         options = Options(
-            new_id=new_id, random=random, emit_traces=emit_traces, on_heal=on_heal, bridge_timeout=bridge_timeout
+            new_id=new_id,
+            random=random,
+            emit_traces=emit_traces,
+            on_heal=on_heal,
+            bridge_timeout=bridge_timeout,
+            on_unknown_queue=on_unknown_queue,
         )
         self._book = book = Book(rules, options)
         self._records = Records(book)
@@ -206,9 +214,9 @@ class Router:
             case AgentControl():
                 return self._agent_control(event, now)
             case NodeUp():
-                return self._reconciler.on_node_up(event, now)
+                return self._presence.on_registrations_listed(event) + self._reconciler.on_node_up(event, now)
             case NodeDown():
-                return self._reconciler.on_node_down(event)
+                return self._reconciler.on_node_down(event, now)
             case ChannelsAudited():
                 return self._reconciler.on_audit(event, now)
             case Tick():

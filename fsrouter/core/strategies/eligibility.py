@@ -89,7 +89,7 @@ def exclusion(agent: Agent, call: Call, demand: Demand, rules: Rules, now: float
         return Exclusion("wrap-up", until=agent.wrapup_until)
     elif agent.state is not AgentState.AVAILABLE:
         return Exclusion(f"state {agent.state.value}")
-    if not agent.registered:
+    if agent.registered is False:
         return Exclusion("unregistered")
     if agent.ready_at > now:
         return Exclusion("retry delay", until=agent.ready_at)
