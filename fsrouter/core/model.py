@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ class Call:
     priority: int = 0
     skills: Mapping[str, int] = field(default_factory=dict)
     rule: str = ""
+    #: which stay of the channel this is (1 for its first) and the one it follows (``CallRecord``)
+    stay: int = 1
+    previous_stay: int | None = None
     #: when the call entered its current queue (escalation steps count from here; order counts from entered_at)
     queue_entered_at: float = 0.0
     #: the dedicated agent asked for (``fsrouter_agent`` or a route's ``agent``), for the ``fixed`` strategy
@@ -71,6 +75,16 @@ class Call:
             self.held_since = None
 
 
+#: dial strings whose target is found through the phone's SIP registration (``user/``, a sofia ``user%domain``
+#: lookup, ``sofia_contact``); any other (``sofia/gateway/...``, ``loopback/...``, a SIP URI) rings regardless
+_REGISTRATION_DIALSTRINGS = re.compile(r"^(?:\{[^}]*\})?(?:user/|sofia/[^/]+/[^/@]*%|.*sofia_contact)")
+
+
+def needs_registration(endpoint: str) -> bool:
+    """Whether dial string ``endpoint`` reaches the agent only where its phone is registered."""
+    return _REGISTRATION_DIALSTRINGS.match(endpoint) is not None
+
+
 #: the longest window occupancy can be asked about; older state history is dropped
 MAX_OCCUPANCY_WINDOW = 86_400.0
 _BUSY_STATES = (AgentState.ON_CALL, AgentState.WRAP_UP)
@@ -88,7 +102,12 @@ class Agent:
     config: AgentConfig
     state: AgentState
     since: float
+    #: whether the agent may be rung on some node the router knows (``registered_on`` one of them): kept by
+    #: ``presence.Presence.note_registration``
     registered: bool = True
+    #: node -> whether the phone is registered there, as last heard (sofia::register / unregister / expire, or an
+    #: originate that failed USER_NOT_REGISTERED there); a node not heard of is unknown
+    registrations: dict[str, bool] = field(default_factory=dict)
     idle_since: float = 0.0
     ready_at: float = 0.0
     wrapup_until: float = 0.0
@@ -110,6 +129,18 @@ class Agent:
     @property
     def id(self) -> str:
         return self.config.id
+
+    def registered_on(self, node: str) -> bool:
+        """Whether the agent may be rung on ``node`` as far as its phone's registration goes: its endpoint does not
+        depend on registration, or the phone is registered there, or nothing was heard of it there and it is
+        registered on no other node (a phone registered before fsrouter connected is known only once it
+        refreshes its registration or an originate fails)."""
+        if not needs_registration(self.config.endpoint):
+            return True
+        known = self.registrations.get(node)
+        if known is not None:
+            return known
+        return not any(self.registrations.values())
 
     def enter(self, state: AgentState, now: float) -> None:
         """Take ``state`` at ``now`` (the caller checked the transition) and remember it for occupancy."""

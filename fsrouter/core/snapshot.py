@@ -46,11 +46,14 @@ class AgentView:
     endpoint: str
     state: str
     since: float
+    #: the agent may be rung on some node (``Agent.registered``)
     registered: bool
     queues: tuple[str, ...]
     call_uuid: str | None
     calls_answered: int
     no_answer_count: int
+    #: node -> whether the agent's phone is registered there, as last heard (nodes not heard of are left out)
+    registrations: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,3 +87,6 @@ class Snapshot:
     heals: Mapping[str, int] = field(default_factory=dict)
     #: calls overflowed since start, by (queue, target queue or extension); configured paths listed at 0
     overflows: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    #: stays that followed an earlier stay of the same channel (an agent's transfer back into fsrouter) since
+    #: start, by (queue of the earlier stay, queue of the new one)
+    transfers: Mapping[tuple[str, str], int] = field(default_factory=dict)

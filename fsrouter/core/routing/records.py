@@ -35,8 +35,8 @@ class Records:
     # ------------------------------------------------------------------ records
 
     def call(self, call: Call, outcome: CallOutcome, now: float, cause: str) -> RecordCall:
-        """The call's one record; its uuid is remembered so that a re-learnt channel cannot enter twice."""
-        self._book.ended(call.uuid)
+        """The stay's one record; the stay is remembered so that a re-learnt channel cannot enter twice."""
+        self._book.ended(call)
         call.end_hold(now)
         return RecordCall(
             record=CallRecord(
@@ -53,6 +53,8 @@ class Records:
                 hangup_cause=cause,
                 offers=call.offers_made,
                 hold_seconds=call.hold_seconds,
+                stay=call.stay,
+                previous_stay=call.previous_stay,
             )
         )
 
@@ -100,6 +102,7 @@ class Records:
             draining=book.draining,
             heals=dict(book.heals),
             overflows=dict(book.overflows),
+            transfers=dict(book.transfers),
         )
 
     def reload_diff(self, new: Rules) -> dict[str, object]:
@@ -154,6 +157,7 @@ def _agent_view(agent: Agent) -> AgentView:
         call_uuid=agent.call_uuid,
         calls_answered=agent.calls_answered,
         no_answer_count=agent.no_answer_count,
+        registrations=dict(sorted(agent.registrations.items())),
     )
 
 
