@@ -218,14 +218,14 @@ def test_report_prints_one_row_per_queue(store_file: Path) -> None:
     assert result.exit_code == 0, result.output
     header, *rows = result.stdout.splitlines()
     assert header.split() == [
-        "QUEUE", "OFFERED", "ANSWERED", "ABANDONED", "OVERFLOWED", "CLOSED", "TIMED_OUT", "REJECTED", "FAILED",
+        "QUEUE", "OFFERED", "ANSWERED", "ABANDONED", "OVERFLOWED", "CLOSED", "TIMED_OUT", "REJECTED", "FAILED", "LEFT",
         "SHORT_ABANDONED", "SERVICE_LEVEL", "ABANDON_RATE", "OVERFLOW_RATE", "ASA_SECONDS", "AHT_SECONDS",
         "AVG_WAIT_SECONDS", "MAX_WAIT_SECONDS", "AVG_TALK_SECONDS", "AVG_HOLD_SECONDS", "AVG_WRAPUP_SECONDS",
     ]  # fmt: skip
     by_queue = {row.split()[0]: row.split() for row in rows}
     assert by_queue["sales"][:4] == ["sales", "1", "1", "0"]
     assert by_queue["support"][:4] == ["support", "2", "1", "1"]
-    assert by_queue["support"][17:19] == ["60.0", "30.0"]  # 90 s connected, 30 of them on hold
+    assert by_queue["support"][18:20] == ["60.0", "30.0"]  # 90 s connected, 30 of them on hold
 
 
 def test_report_refuses_an_inverted_range(store_file: Path) -> None:

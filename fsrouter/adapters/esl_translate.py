@@ -19,6 +19,7 @@ from fsrouter.core.events import (
     AgentAction,
     AgentControl,
     AgentRegistration,
+    CallLeftPark,
     CallParked,
     ChannelAnswered,
     ChannelBridged,
@@ -33,14 +34,24 @@ from fsrouter.errors import UnsafeCommand
 AGENT_CONTROL_SUBCLASS = "fsrouter::agent"
 """CUSTOM subclass a dialplan feature code fires (``Agent``, ``Action`` headers) to log an agent in/out."""
 
+REGISTRATION_SUBCLASSES = {"sofia::register": True, "sofia::unregister": False, "sofia::expire": False}
+"""The CUSTOM subclasses of a phone's registration on a node, and whether each means registered (``registration``
+capture: sofia::register for a registration and each refresh, sofia::unregister for Expires 0, sofia::expire when
+a registration lapsed)."""
+
 SUBSCRIBED_EVENTS = (
-    "event plain CHANNEL_CREATE CHANNEL_PARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HOLD CHANNEL_UNHOLD CHANNEL_HANGUP "
-    "CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB HEARTBEAT "
-    f"CUSTOM sofia::register sofia::unregister {AGENT_CONTROL_SUBCLASS}"
+    "event plain CHANNEL_CREATE CHANNEL_PARK CHANNEL_UNPARK CHANNEL_ANSWER CHANNEL_BRIDGE CHANNEL_HOLD CHANNEL_UNHOLD "
+    "CHANNEL_HANGUP CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB HEARTBEAT "
+    f"CUSTOM {' '.join(REGISTRATION_SUBCLASSES)} {AGENT_CONTROL_SUBCLASS}"
 )
 """The one subscription command fsrouter sends: only what the router acts on, because every event costs parse
 time in our process. CHANNEL_PROGRESS (agent phone ringing) is left out until the router has a use for it.
-CHANNEL_CREATE is for the adapter alone (``ADAPTER_EVENTS``)."""
+CHANNEL_CREATE is for the adapter alone (``ADAPTER_EVENTS``).
+
+A caller leaving park is heard from CHANNEL_UNPARK alone (two per connected call: the caller's and the agent leg's
+at the bridge). The ``leave_park`` capture shows it first whenever a parked channel leaves ``park``, before the
+park's CHANNEL_EXECUTE_COMPLETE and whatever the channel runs next, so CHANNEL_EXECUTE (one per dialplan
+application, music included) is not subscribed: it would cost far more events and tell nothing sooner."""
 
 ADAPTER_EVENTS = frozenset({"CHANNEL_CREATE"})
 """Events subscribed for the ESL adapter's own bookkeeping (``esl_gate.py``: a kill of an agent leg is held until
@@ -147,6 +158,17 @@ def _call_parked(headers: Mapping[str, str], _body: str, node: str) -> Event | N
     )
 
 
+def _left_park(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
+    """CHANNEL_UNPARK of a caller marked for fsrouter that is not hanging up (``leave_park``; a hang-up unparks the
+    channel after its CHANNEL_HANGUP, ``repark_after_transfer``). Read from a few headers, not the whole variable
+    set: most unparks are of connected calls, which the router drops at once."""
+    if headers.get("Answer-State") == "hangup" or headers.get(f"variable_{AGENT_LEG_TAG[0]}") == AGENT_LEG_TAG[1]:
+        return None
+    if not headers.get("variable_fsrouter_queue") and not switch_true(headers.get("variable_fsrouter")):
+        return None
+    return CallLeftPark(node=node, uuid=headers["Unique-ID"], destination=headers.get("Caller-Destination-Number", ""))
+
+
 def _channel_answered(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
     return ChannelAnswered(node=node, uuid=headers["Unique-ID"])
 
@@ -229,9 +251,10 @@ def _failure_cause(error: str) -> str:
 
 def _custom(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
     subclass = headers.get("Event-Subclass", "")
-    if subclass in ("sofia::register", "sofia::unregister"):
-        user = headers.get("from-user") or headers["username"]
-        return AgentRegistration(node=node, user=user, registered=subclass == "sofia::register")
+    registered = REGISTRATION_SUBCLASSES.get(subclass)
+    if registered is not None:  # sofia::expire names the user ``user``, the others ``from-user``
+        user = headers.get("from-user") or headers.get("user") or headers["username"]
+        return AgentRegistration(node=node, user=user, registered=registered)
     if subclass == AGENT_CONTROL_SUBCLASS:
         action = headers["Action"].strip().lower()
         if action not in AGENT_ACTIONS:
@@ -242,6 +265,7 @@ def _custom(headers: Mapping[str, str], _body: str, node: str) -> Event | None:
 
 _TRANSLATORS: Mapping[str, Callable[[Mapping[str, str], str, str], Event | None]] = {
     "CHANNEL_PARK": _call_parked,
+    "CHANNEL_UNPARK": _left_park,
     "CHANNEL_ANSWER": _channel_answered,
     "CHANNEL_BRIDGE": _channel_bridged,
     "CHANNEL_HOLD": _hold_changed,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 from gevent.pywsgi import WSGIServer
@@ -271,7 +271,20 @@ class _SnapshotCollector(Collector):
         yield from self._kpi_gauges(snapshot)
         yield from self._process_gauges(snapshot)
         yield self._heals(snapshot)
-        yield self._overflows(snapshot)
+        yield _pair_counter(
+            "fsrouter_overflows_total",
+            "Calls moved out of a queue by an overflow (queue full, no agents, escalation step), by target: "
+            "another queue, or an extension (those calls also end with outcome overflowed).",
+            ("queue", "to"),
+            snapshot.overflows,
+        )
+        yield _pair_counter(
+            "fsrouter_transfers_total",
+            "Callers parked again into fsrouter after a stay in a queue (an agent's blind transfer), by the queue "
+            "of that stay and the queue of the new one; each stay has its own record.",
+            ("queue", "to"),
+            snapshot.transfers,
+        )
 
     def _queue_gauges(self, snapshot: Snapshot) -> Iterator[GaugeMetricFamily]:
         waiting = _gauge("fsrouter_queue_waiting_calls", "Callers waiting for an agent now.", "queue")
@@ -428,17 +441,16 @@ class _SnapshotCollector(Collector):
             heals.add_metric((kind,), snapshot.heals.get(kind, 0))
         return heals
 
-    @staticmethod
-    def _overflows(snapshot: Snapshot) -> CounterMetricFamily:
-        overflows = CounterMetricFamily(
-            "fsrouter_overflows_total",
-            "Calls moved out of a queue by an overflow (queue full, no agents, escalation step), by target: "
-            "another queue, or an extension (those calls also end with outcome overflowed).",
-            labels=("queue", "to"),
-        )
-        for (queue, target), count in sorted(snapshot.overflows.items()):
-            overflows.add_metric((queue, target), count)
-        return overflows
+
+
+def _pair_counter(
+    name: str, documentation: str, labels: tuple[str, str], counts: Mapping[tuple[str, str], int]
+) -> CounterMetricFamily:
+    """A counter computed from the snapshot's ``counts`` by (queue, target)."""
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for pair, count in sorted(counts.items()):
+        family.add_metric(pair, count)
+    return family
 
 
 class _StoreCollector(Collector):

@@ -6,9 +6,10 @@ implementation runs the same contract suite (``tests/adapters/test_store_contrac
 - ``MemoryCallStore``: plain Python containers, for tests and the simulator.
 - ``SqliteCallStore``: one SQLite file (WAL) through sqlite-utils; the only module that imports it.
 
-Both keep exactly one record per call: a second record for the same call is ignored and logged, so a call
-can never end with two outcomes. Time ranges are half-open, ``since <= t < until``, so that consecutive
-reports never count a call twice.
+Both keep exactly one record per call, that is per stay of a caller's channel in fsrouter (``CallRecord``: keyed by
+uuid and stay number, a channel transferred back into fsrouter has several): a second record for the same stay is
+ignored and logged, so a stay can never end with two outcomes. Time ranges are half-open,
+``since <= t < until``, so that consecutive reports never count a call twice.
 
 Greenlets: sqlite3 never yields to the gevent hub, so each method runs to completion before another
 greenlet can touch the store; one connection shared by every greenlet is safe without locks or threads.
@@ -94,7 +95,7 @@ class CallStore(abc.ABC):
 
     @abc.abstractmethod
     def record_call(self, rec: CallRecord) -> None:
-        """Keep the call's final record; a second record for the same uuid is ignored and logged."""
+        """Keep the stay's final record; a second record for the same (uuid, stay) is ignored and logged."""
 
     @abc.abstractmethod
     def record_offer(self, rec: OfferRecord) -> None: ...
@@ -104,7 +105,8 @@ class CallStore(abc.ABC):
 
     @abc.abstractmethod
     def record_wrapup(self, rec: WrapUpRecord) -> None:
-        """Complete the record of call ``rec.call_uuid`` with its wrap-up time (no record: nothing happens)."""
+        """Complete the record of call ``rec.call_uuid`` with its wrap-up time: its last stay that ``rec.agent``
+        answered, else its last stay (no record: nothing happens)."""
 
     @abc.abstractmethod
     def calls(
@@ -113,7 +115,12 @@ class CallStore(abc.ABC):
         """Calls that entered in ``[since, until)``, oldest first (ties in recording order)."""
 
     @abc.abstractmethod
-    def call(self, uuid: str) -> CallRecord | None: ...
+    def call(self, uuid: str, stay: int = 1) -> CallRecord | None:
+        """The record of stay ``stay`` of channel ``uuid`` (its first by default)."""
+
+    @abc.abstractmethod
+    def stays(self, uuid: str) -> list[CallRecord]:
+        """The records of every stay of channel ``uuid``, first stay first."""
 
     @abc.abstractmethod
     def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
@@ -171,7 +178,12 @@ class CallStore(abc.ABC):
 
     @staticmethod
     def _ignore_duplicate(rec: CallRecord) -> None:
-        log.warning("call %s already recorded; ignoring another record (outcome %s)", rec.uuid, rec.outcome)
+        log.warning(
+            "call %s already recorded for stay %d; ignoring another record (outcome %s)",
+            rec.uuid,
+            rec.stay,
+            rec.outcome,
+        )
 
 
 def _check_group(by: str) -> None:
@@ -183,17 +195,17 @@ class MemoryCallStore(CallStore):
     """A ``CallStore`` in Python containers: nothing survives the process."""
 
     def __init__(self) -> None:
-        self._calls: dict[str, CallRecord] = {}
+        self._calls: dict[tuple[str, int], CallRecord] = {}
         self._offers: list[OfferRecord] = []
         self._agent_states: list[AgentStateRecord] = []
         self._waiting: dict[str, WaitingCall] = {}
         self._traces: dict[str, list[str]] = {}
 
     def record_call(self, rec: CallRecord) -> None:
-        if rec.uuid in self._calls:
+        if (rec.uuid, rec.stay) in self._calls:
             self._ignore_duplicate(rec)
             return
-        self._calls[rec.uuid] = rec
+        self._calls[rec.uuid, rec.stay] = rec
 
     def record_offer(self, rec: OfferRecord) -> None:
         self._offers.append(rec)
@@ -202,9 +214,10 @@ class MemoryCallStore(CallStore):
         self._agent_states.append(rec)
 
     def record_wrapup(self, rec: WrapUpRecord) -> None:
-        call = self._calls.get(rec.call_uuid)
-        if call is not None:
-            self._calls[rec.call_uuid] = replace(call, wrapup_seconds=rec.seconds)
+        stays = self.stays(rec.call_uuid)
+        if stays:
+            call = max(stays, key=lambda stay: (stay.agent == rec.agent, stay.stay))
+            self._calls[call.uuid, call.stay] = replace(call, wrapup_seconds=rec.seconds)
 
     def calls(
         self, *, since: float | None = None, until: float | None = None, queue: str | None = None
@@ -218,8 +231,11 @@ class MemoryCallStore(CallStore):
         )
         return sorted(selected, key=lambda rec: rec.entered_at)
 
-    def call(self, uuid: str) -> CallRecord | None:
-        return self._calls.get(uuid)
+    def call(self, uuid: str, stay: int = 1) -> CallRecord | None:
+        return self._calls.get((uuid, stay))
+
+    def stays(self, uuid: str) -> list[CallRecord]:
+        return sorted((rec for rec in self._calls.values() if rec.uuid == uuid), key=lambda rec: rec.stay)
 
     def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
         selected = (rec for rec in self._offers if call_uuid is None or rec.call_uuid == call_uuid)
@@ -348,12 +364,21 @@ def _v5_call_thresholds(db: sqlite_utils.Database) -> None:
     calls.add_column("short_abandon_seconds", float)
 
 
+def _v6_stays(db: sqlite_utils.Database) -> None:
+    """A record per stay of a channel, keyed by (uuid, stay): calls recorded before this step are first stays."""
+    calls = db.table("calls")
+    calls.add_column("stay", int, not_null_default=1)
+    calls.add_column("previous_stay", int)
+    calls.transform(pk=("uuid", "stay"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_finished_calls,
     _v2_restart_recovery,
     _v3_hold_time,
     _v4_waiting_without_priority,
     _v5_call_thresholds,
+    _v6_stays,
 )
 """Schema steps in order; step ``n`` (1-based) brings ``PRAGMA user_version`` from ``n - 1`` to ``n``.
 Never edit a released step: append a new one."""
@@ -376,12 +401,15 @@ def _insert_sql(table: str, columns: Sequence[str], on_conflict: str = "") -> st
 
 # Only a second record of the same call is skipped (not, as with OR IGNORE, a record missing a field).
 _INSERT_CALL = _insert_sql(
-    "calls", (*_CALL_FIELDS, "wait_seconds", "talk_seconds"), on_conflict="ON CONFLICT (uuid) DO NOTHING"
+    "calls", (*_CALL_FIELDS, "wait_seconds", "talk_seconds"), on_conflict="ON CONFLICT (uuid, stay) DO NOTHING"
 )
 _INSERT_OFFER = _insert_sql("offers", _OFFER_FIELDS)
 _INSERT_AGENT_STATE = _insert_sql("agent_states", _AGENT_STATE_FIELDS)
 _INSERT_TRACE = _insert_sql("traces", ("call_uuid", "step"))
-_SET_WRAPUP = "UPDATE calls SET wrapup_seconds = :seconds WHERE uuid = :uuid"
+_SET_WRAPUP = (
+    "UPDATE calls SET wrapup_seconds = :seconds WHERE rowid = (SELECT rowid FROM calls WHERE uuid = :uuid"
+    " ORDER BY agent IS :agent DESC, stay DESC LIMIT 1)"
+)
 _WAITING_FIELDS = tuple(f.name for f in fields(WaitingCall))
 _UPSERT_WAITING = _insert_sql(
     "waiting",
@@ -561,7 +589,7 @@ class SqliteCallStore(CallStore):
         self._write(f"record a state of agent {rec.agent}", _INSERT_AGENT_STATE, params)
 
     def record_wrapup(self, rec: WrapUpRecord) -> None:
-        params = {"uuid": rec.call_uuid, "seconds": rec.seconds}
+        params = {"uuid": rec.call_uuid, "agent": rec.agent, "seconds": rec.seconds}
         self._write(f"record the wrap-up of call {rec.call_uuid}", _SET_WRAPUP, params)
 
     def calls(
@@ -571,9 +599,13 @@ class SqliteCallStore(CallStore):
         rows = self._read("read calls", f"SELECT * FROM calls {where} ORDER BY entered_at, rowid", params)
         return [_call_record(row) for row in rows]
 
-    def call(self, uuid: str) -> CallRecord | None:
-        rows = self._read(f"read call {uuid}", "SELECT * FROM calls WHERE uuid = ?", [uuid])
+    def call(self, uuid: str, stay: int = 1) -> CallRecord | None:
+        rows = self._read(f"read call {uuid}", "SELECT * FROM calls WHERE uuid = ? AND stay = ?", [uuid, stay])
         return _call_record(rows[0]) if rows else None
+
+    def stays(self, uuid: str) -> list[CallRecord]:
+        rows = self._read(f"read the stays of call {uuid}", "SELECT * FROM calls WHERE uuid = ? ORDER BY stay", [uuid])
+        return [_call_record(row) for row in rows]
 
     def offers(self, call_uuid: str | None = None) -> list[OfferRecord]:
         where, params = _where(("call_uuid = ?", call_uuid))

@@ -91,11 +91,18 @@ class CallOutcome(StrEnum):
     TIMED_OUT = "timed_out"
     REJECTED = "rejected"
     FAILED = "failed"
+    #: the caller's channel left park for something fsrouter did not start (a transfer, another application, the
+    #: dialplan's own exit) while it waited: CHANNEL_UNPARK (captured as ``leave_park``)
+    LEFT = "left"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallRecord:
-    """The one record every call that entered fsrouter ends with."""
+    """The one record every stay of a caller's channel in fsrouter ends with, keyed by (``uuid``, ``stay``).
+
+    ``stay`` counts the stays of the channel, 1 for its first; a channel that parks again with fsrouter's marks
+    after a stay (an agent's blind transfer into another queue, captured as ``repark_after_transfer``) starts
+    stay 2, whose ``previous_stay`` names the stay it follows (``None`` for a first stay)."""
 
     uuid: str
     node: str
@@ -117,6 +124,8 @@ class CallRecord:
     #: ones; None: not known (a record written before fsrouter kept them), the queue's configuration or default
     service_level_seconds: float | None = None
     short_abandon_seconds: float | None = None
+    stay: int = 1
+    previous_stay: int | None = None
 
     @property
     def wait_seconds(self) -> float:

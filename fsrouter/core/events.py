@@ -41,6 +41,20 @@ class CallParked:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallLeftPark:
+    """CHANNEL_UNPARK of a caller marked for fsrouter that is not hanging up: its ``park`` application returned.
+
+    Captured as ``leave_park`` (``uuid_transfer <caller> 5005 XML default``): CHANNEL_UNPARK comes first, its
+    ``Caller-Destination-Number`` (``destination``) already the new extension, then the park's
+    CHANNEL_EXECUTE_COMPLETE and the new extension's applications. fsrouter's own ``uuid_bridge`` unparks the
+    caller too (``repark_after_transfer``, at the bridge); music by ``uuid_broadcast`` does not."""
+
+    node: str
+    uuid: str
+    destination: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ChannelAnswered:
     """CHANNEL_ANSWER for a leg (a caller we answered, or an agent leg we originated)."""
 
@@ -151,7 +165,9 @@ class ChannelGone:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentRegistration:
-    """sofia::register / sofia::unregister for a SIP user; ``user`` is ``1000`` or ``1000@domain``."""
+    """A SIP user's phone registered on ``node`` (sofia::register, for a new registration and for each refresh)
+    or is no longer registered there (sofia::unregister for an Expires 0 REGISTER, sofia::expire ~60 s after a
+    registration lapsed); captured as ``registration``. ``user`` is ``1000`` or ``1000@domain``."""
 
     node: str
     user: str
@@ -275,6 +291,7 @@ class ReleaseAgentLegs:
 
 Event = (
     CallParked
+    | CallLeftPark
     | ChannelAnswered
     | ChannelBridged
     | HoldChanged

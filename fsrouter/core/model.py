@@ -43,6 +43,9 @@ class Call:
     priority: int = 0
     skills: Mapping[str, int] = field(default_factory=dict)
     rule: str = ""
+    #: which stay of the channel this is (1 for its first) and the one it follows (``CallRecord``)
+    stay: int = 1
+    previous_stay: int | None = None
     #: when the call entered its current queue (escalation steps count from here; order counts from entered_at)
     queue_entered_at: float = 0.0
     #: the dedicated agent asked for (``fsrouter_agent`` or a route's ``agent``), for the ``fixed`` strategy
@@ -88,9 +91,12 @@ class Agent:
     config: AgentConfig
     state: AgentState
     since: float
-    #: the phone's SIP registration as the router knows it: None until a registrations listing (``NodeUp``) or a
-    #: register/unregister event says (routing still tries the agent; the NOC does not count it reachable)
-    registered: bool | None = None
+    #: whether the agent may be rung on some node the router knows (``registered_on`` one of them): kept by
+    #: ``presence.Presence.note_registration``
+    registered: bool = True
+    #: node -> whether the phone is registered there, as last heard (sofia::register / unregister / expire, or an
+    #: originate that failed USER_NOT_REGISTERED there); a node not heard of is unknown
+    registrations: dict[str, bool] = field(default_factory=dict)
     idle_since: float = 0.0
     ready_at: float = 0.0
     wrapup_until: float = 0.0
@@ -116,9 +122,22 @@ class Agent:
 
     @property
     def reachable(self) -> bool:
-        """Whether a call can reach the agent's phone, as far as the router knows: its endpoint needs no
-        registration, or it is known registered (``docs/kpi.md``: unreachable agents are not staffed)."""
-        return self.registered is True or not self.config.needs_registration
+        """Whether a call can reach the agent's phone as far as the NOC knows: its endpoint needs no registration,
+        or the phone is known registered on some node (``docs/kpi.md``: unreachable agents are not staffed). An
+        agent no node has told about yet is not reachable, although routing still tries it (``registered_on``)."""
+        return not self.config.needs_registration or any(self.registrations.values())
+
+    def registered_on(self, node: str) -> bool:
+        """Whether the agent may be rung on ``node`` as far as its phone's registration goes: its endpoint does not
+        depend on registration, or the phone is registered there, or nothing was heard of it there and it is
+        registered on no other node (a phone registered before fsrouter connected is known only once it
+        refreshes its registration or an originate fails)."""
+        if not self.config.needs_registration:
+            return True
+        known = self.registrations.get(node)
+        if known is not None:
+            return known
+        return not any(self.registrations.values())
 
     def enter(self, state: AgentState, now: float) -> None:
         """Take ``state`` at ``now`` (the caller checked the transition) and remember it for occupancy."""

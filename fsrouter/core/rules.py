@@ -11,6 +11,7 @@ into a closed-hours decision, so "Christmas closes support" needs no route at al
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -135,6 +136,10 @@ class QueueConfig:
     line: int = 0
 
 
+#: dial strings whose target is found through the phone's SIP registration
+_REGISTRATION_DIALSTRINGS = re.compile(r"^(?:\{[^}]*\})?(?:user/|sofia/[^/]+/[^/@]*%|.*sofia_contact)")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AgentConfig:
     """One agent of ``agents:`` as declared in the rules file; run-time state lives in the router."""
@@ -190,9 +195,10 @@ class AgentConfig:
 
     @property
     def needs_registration(self) -> bool:
-        """Whether the endpoint reaches a phone only while it is registered (``user/...``); a gateway
-        (``sofia/gateway/...``), ``loopback/...`` or a direct SIP URI does not wait for a registration."""
-        return self.endpoint.startswith("user/")
+        """Whether the endpoint reaches a phone only where it is registered (``user/``, a sofia ``user%domain``
+        lookup, ``sofia_contact``); a gateway (``sofia/gateway/...``), ``loopback/...`` or a direct SIP URI rings
+        regardless."""
+        return _REGISTRATION_DIALSTRINGS.match(self.endpoint) is not None
 
 
 class RouteAction(StrEnum):

@@ -57,9 +57,9 @@ class AgentView:
     endpoint: str
     state: str
     since: float
-    #: the phone's registration as the router knows it (None: not known yet)
-    registered: bool | None
-    #: registered, or an endpoint that needs no registration (``Agent.reachable``)
+    #: the agent may be rung on some node (``Agent.registered``)
+    registered: bool
+    #: registered on some node the router knows, or an endpoint that needs no registration (``Agent.reachable``)
     reachable: bool
     queues: tuple[str, ...]
     call_uuid: str | None
@@ -68,6 +68,8 @@ class AgentView:
     #: queue -> talk + wrap-up time over logged-in time during that queue's ``occupancy_window`` (the figure
     #: ``least-occupied`` ranks by; ``Agent.occupancy``)
     occupancy: Mapping[str, float] = field(default_factory=dict)
+    #: node -> whether the agent's phone is registered there, as last heard (nodes not heard of are left out)
+    registrations: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,3 +103,6 @@ class Snapshot:
     heals: Mapping[str, int] = field(default_factory=dict)
     #: calls overflowed since start, by (queue, target queue or extension); configured paths listed at 0
     overflows: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    #: stays that followed an earlier stay of the same channel (an agent's transfer back into fsrouter) since
+    #: start, by (queue of the earlier stay, queue of the new one)
+    transfers: Mapping[tuple[str, str], int] = field(default_factory=dict)

@@ -207,15 +207,22 @@ class Simulator:
         if behaviour not in AGENT_BEHAVIOUR_NAMES:
             raise ValueError(f"unknown agent behaviour {behaviour!r}; known: {sorted(AGENT_BEHAVIOUR_NAMES)}")
 
-    def register(self, user: str) -> None:
-        agent = self.model.agents[user]
-        agent.registered = True
-        self._publish(self.model.registration_event(agent))
+    def register(self, user: str, expires: int = 3600) -> None:
+        """User ``user``'s phone registers (or refreshes its registration) on this node: ``sofia::register``."""
+        self._registration(user, "sofia::register", registered=True, expires=expires)
 
     def unregister(self, user: str) -> None:
+        """User ``user``'s phone un-registers (REGISTER with Expires 0): ``sofia::unregister``."""
+        self._registration(user, "sofia::unregister", registered=False)
+
+    def expire(self, user: str) -> None:
+        """User ``user``'s registration lapsed (sofia's sweep, ~60 s after its expiry): ``sofia::expire``."""
+        self._registration(user, "sofia::expire", registered=False)
+
+    def _registration(self, user: str, subclass: str, *, registered: bool, expires: int = 3600) -> None:
         agent = self.model.agents[user]
-        agent.registered = False
-        self._publish(self.model.registration_event(agent))
+        agent.registered = registered
+        self._publish(self.model.registration_event(agent, subclass, expires))
 
     def place_call(
         self,
@@ -233,6 +240,18 @@ class Simulator:
         if variables is None:
             variables = {"fsrouter_queue": "support", "fsrouter_priority": "5"}
         return self.model.place_call(caller_number, destination, variables, patience, talk_time, answer, hold_time)
+
+    def add_extension(self, number: str, *apps: tuple[str, str]) -> None:
+        """Extension ``number`` of the simulated dialplan runs ``apps`` ((name, data), in order) when a channel is
+        transferred to it, e.g. ``("set", "fsrouter_queue=sales"), ("pre_answer", ""), ("park", "")``."""
+        self.model.extensions[number] = list(apps)
+
+    def transfer(self, uuid: str, destination: str) -> None:
+        """Channel ``uuid`` is transferred to extension ``destination`` (an agent's blind transfer of its caller,
+        or the dialplan's exit of a waiting caller), as by ``uuid_transfer``."""
+        channel = self.model.channels.get(uuid)
+        if channel is not None:
+            self.model.transfer(channel, destination)
 
     def hangup(self, uuid: str, cause: str = "NORMAL_CLEARING") -> None:
         """The far end of `uuid` hangs up (caller BYE/CANCEL or agent BYE)."""

@@ -92,10 +92,7 @@ def _uuid_transfer(model: CallModel, args: list[str]) -> str:
         return NO_SUCH_CHANNEL
     if len(words) < 2:
         return "-ERR\n"
-    record = model.calls.get(channel.uuid)
-    if record is not None:
-        record.state, record.transferred_to = "transferred", " ".join(words[1:])
-    model.timers.spawn(model.hangup, channel, "NORMAL_CLEARING")
+    model.timers.spawn(model.transfer, channel, words[1])
     return "+OK\n"
 
 

@@ -26,7 +26,7 @@ EXTENDED_DATA_EVENTS = frozenset(
     "CHANNEL_CREATE CHANNEL_ORIGINATE CHANNEL_UUID CHANNEL_ANSWER CHANNEL_PARK CHANNEL_UNPARK CHANNEL_BRIDGE "
     "CHANNEL_UNBRIDGE CHANNEL_PROGRESS CHANNEL_PROGRESS_MEDIA CHANNEL_HANGUP CHANNEL_HANGUP_COMPLETE "
     "CHANNEL_DATA CHANNEL_EXECUTE CHANNEL_EXECUTE_COMPLETE CHANNEL_DESTROY SESSION_HEARTBEAT API CALL_UPDATE "
-    "CUSTOM".split()
+    "CUSTOM PLAYBACK_START PLAYBACK_STOP".split()
 )
 
 _RUNNING_STATE = ("switch_channel.c", "switch_channel_perform_set_running_state", "2408")
@@ -57,7 +57,7 @@ PROFILE_FIELDS = (
     "Direction Logical-Direction Username Dialplan Caller-ID-Name Caller-ID-Number Orig-Caller-ID-Name "
     "Orig-Caller-ID-Number Callee-ID-Name Callee-ID-Number Network-Addr ANI Destination-Number Unique-ID "
     "Source "
-    "Transfer-Source Context Channel-Name Profile-Index"
+    "Transfer-Source Context RDNIS Channel-Name Profile-Index"
 ).split()
 _PROFILE_TIMES = (
     "Profile-Created-Time Channel-Created-Time Channel-Answered-Time Channel-Progress-Time "

@@ -116,6 +116,8 @@ class CallModel:
         self._originating: dict[str, _Originate] = {}  # agent leg uuid -> its originate, while it can be woken
         self._talk_times: dict[str, float] = {}
         self._hold_times: dict[str, float] = {}
+        #: the simulated dialplan for ``uuid_transfer``: extension -> its applications (name, data), in order
+        self.extensions: dict[str, list[tuple[str, str]]] = {}
         self.timers = gevent.pool.Group()
 
     def spawn_later(self, seconds: float, function: Callable[..., None], *args: object) -> None:
@@ -367,9 +369,10 @@ class CallModel:
             return
         self.hangup(channel, "NORMAL_CLEARING" if channel.answer_state == "answered" else "ORIGINATOR_CANCEL")
 
-    def _talk_time_over(self, uuid: str) -> None:
+    def _talk_time_over(self, uuid: str, partner: str) -> None:
+        """The caller ends its conversation with ``partner`` (not one it was transferred out of since)."""
         channel = self.channels.get(uuid)
-        if channel is not None:
+        if channel is not None and channel.other is not None and channel.other.uuid == partner:
             self.hangup(channel, "NORMAL_CLEARING")
 
     # ----------------------------------------------------------------- hangup
@@ -394,15 +397,100 @@ class CallModel:
         a_leg, b_leg = (hanging, other) if hanging.other_type == "originatee" else (other, hanging)
         self._mark_hangup(hanging, cause)
         self._mark_hangup(other, "NORMAL_CLEARING")
+        self._end_b_leg(a_leg, b_leg, cause)
+        self._tear_down(a_leg)
+        b_leg.variables["bridge_hangup_cause"] = cause
+        self._destroy(b_leg)
+
+    def _end_b_leg(self, a_leg: Channel, b_leg: Channel, cause: str) -> None:
+        """The hung-up B leg of a bridged pair reports, then the A leg's CHANNEL_UNBRIDGE (``cause`` its
+        ``bridge_hangup_cause``)."""
         self._hang_up(b_leg)
         self._report(b_leg)
         a_leg.variables.pop("bridge_to", None)
         a_leg.add_variables(profiles.CALLER_VARIABLES["unbridge"])
         a_leg.variables["bridge_hangup_cause"] = cause
         self._emit("CHANNEL_UNBRIDGE", a_leg, leading=self._bridge_headers(a_leg, b_leg))
-        self._tear_down(a_leg)
-        b_leg.variables["bridge_hangup_cause"] = cause
-        self._destroy(b_leg)
+
+    # -------------------------------------------------------------- transfer
+    def transfer(self, channel: Channel, destination: str) -> None:
+        """``uuid_transfer <uuid> <destination> XML default`` after its ``+OK``: the channel runs the simulated
+        dialplan's extension ``destination`` (``extensions``). A parked channel leaves park first (CHANNEL_UNPARK
+        with the new destination already, captured as ``leave_park``); a bridged one's other leg is hung up at once
+        and the channel unbridged (``repark_after_transfer``). An extension the dialplan does not have hangs the
+        channel up (recorded ``transferred``)."""
+        record = self.calls.get(channel.uuid)
+        if record is not None:
+            record.transferred_to = destination
+        apps = self.extensions.get(destination)
+        if apps is None:
+            if record is not None:
+                record.state = "transferred"
+            self.hangup(channel, "NORMAL_CLEARING")
+            return
+        source = f"{int(time.time())}:{new_uuid()}:bl_xfer:{destination}/default/XML"
+        channel.profile["RDNIS"] = channel.profile["Destination-Number"]
+        channel.profile["Destination-Number"] = destination
+        channel.profile["Transfer-Source"] = source
+        history = channel.variables.get("transfer_history")
+        channel.variables["transfer_history"] = f"ARRAY::{history}|:{source}" if history else source
+        channel.variables["transfer_source"] = source
+        channel.variables.setdefault("sip_to_tag", new_uuid()[:13])  # learnt with the SIP answer in a real FS
+        channel.variables.setdefault("sip_cseq", "1")
+        channel.mark("Channel-Transfer-Time")
+        other = channel.other
+        if other is not None:
+            self._mark_hangup(other, "NORMAL_CLEARING")
+            self._end_b_leg(channel, other, "NORMAL_CLEARING")
+            channel.other = None
+            self._route(channel, "RINGING")
+            self._destroy(other)
+            other.other = None
+        else:
+            self._unpark(channel)
+            self._route(channel, "RINGING")
+        self._route(channel, "ACTIVE")
+        self._run_extension(channel, apps)
+
+    def _route(self, channel: Channel, call_state: str) -> None:
+        """The dialplan hunt after a transfer: CS_ROUTING with the call state RINGING, then CS_EXECUTE back to
+        ACTIVE (``leave_park``)."""
+        channel.state = "CS_ROUTING" if call_state == "RINGING" else "CS_EXECUTE"
+        self._set_callstate(channel, call_state)
+        self._emit("CHANNEL_STATE", channel)
+
+    def _run_extension(self, channel: Channel, apps: list[tuple[str, str]]) -> None:
+        """Run the applications of an extension (set, answer, pre_answer, playback, hangup, park) as the
+        ``leave_park`` and ``repark_after_transfer`` captures show them."""
+        for app, data in apps:
+            if app == "park":
+                self._park(channel)
+                return
+            app_uuid = self._execute(channel, app, data)
+            if app == "set":
+                name, _, value = data.partition("=")
+                channel.variables[name] = value
+            elif app == "answer":
+                self._answer_caller(channel)
+            elif app == "pre_answer":
+                self._pre_answer(channel)
+            elif app == "playback":
+                playback = [("Playback-File-Type", "tone_stream"), ("Playback-File-Path", data)]
+                self._emit("PLAYBACK_START", channel, trailing=playback)
+                channel.variables.update(
+                    playback_last_offset_pos="16000", playback_seconds="2", playback_ms="2000", playback_samples="16000"
+                )
+                self._emit("PLAYBACK_STOP", channel, trailing=[*playback, ("Playback-Status", "done")])
+                channel.variables["current_application_response"] = "FILE PLAYED"
+                self._execute_complete(channel, app, data, app_uuid, "FILE PLAYED")
+                continue
+            elif app == "hangup":
+                channel.variables["last_arg"] = data
+                self._mark_hangup(channel, data or "NORMAL_CLEARING")
+                self._execute_complete(channel, app, data, app_uuid)
+                self._tear_down(channel)
+                return
+            self._execute_complete(channel, app, data, app_uuid)
 
     # ------------------------------------------------------------------ hold
     def hold(self, channel: Channel, on: bool) -> bool:
@@ -473,7 +561,7 @@ class CallModel:
             agent_record = self.agent_legs.get(agent_leg.uuid)
             record.agent = agent_record.user if agent_record else None
             talk_time = self._talk_times.get(caller_leg.uuid, 0.0)
-            self.spawn_later(talk_time, self._talk_time_over, caller_leg.uuid)
+            self.spawn_later(talk_time, self._talk_time_over, caller_leg.uuid, agent_leg.uuid)
             hold_time = self._hold_times.get(caller_leg.uuid, 0.0)
             if hold_time > 0:  # in the middle of the conversation
                 self.spawn_later((talk_time - hold_time) / 2, self._hold_for, caller_leg.uuid, hold_time)
@@ -650,39 +738,39 @@ class CallModel:
         originate.woken.set()
 
     # ---------------------------------------------------------- registration
-    def registration_event(self, agent: Agent) -> SimEvent:
+    def registration_event(self, agent: Agent, subclass: str, expires: int = 3600) -> SimEvent:
+        """``sofia::register`` (a registration or its refresh, ``expires`` seconds), ``sofia::unregister`` (Expires 0)
+        or ``sofia::expire`` (a lapsed registration: ``user``/``host`` instead of ``from-user``/``from-host``,
+        ``expires`` an epoch), with the headers of the ``registration`` capture."""
         user = agent.user
-        contact = f"sip:{user}@127.0.0.1:5070"
-        if agent.registered:
-            fields = [
-                ("profile-name", "internal"),
-                ("from-user", user),
-                ("from-host", "127.0.0.1"),
-                ("presence-hosts", "127.0.0.1"),
-                ("contact", f'"{user}" <{contact}>'),
-                ("call-id", f"reg-{user}@127.0.0.1"),
-                ("rpid", "unknown"),
-                ("status", "Registered(UDP)"),
-                ("expires", "3600"),
-                ("to-user", user),
-                ("to-host", "127.0.0.1"),
-                ("network-ip", "127.0.0.1"),
-                ("network-port", "5070"),
-                ("username", user),
-                ("realm", "127.0.0.1"),
-                ("user-agent", "fsrouter-sim"),
-            ]
-            return self.boot.custom("sofia::register", fields)
-        fields = [
-            ("profile-name", "internal"),
-            ("from-user", user),
-            ("from-host", "127.0.0.1"),
-            ("contact", f'"{user}" <{contact}>'),
-            ("call-id", f"reg-{user}@127.0.0.1"),
-            ("rpid", "unknown"),
-            ("expires", "0"),
+        contact = f'"{user}" <sip:{user}@127.0.0.1:5070>'
+        network = [("network-ip", "127.0.0.1"), ("network-port", "5070")]
+        auth = [("username", user), ("realm", "127.0.0.1")]
+        call_id = ("call-id", f"reg-{user}@127.0.0.1")
+        if subclass == "sofia::expire":
+            fields = [("profile-name", "internal"), call_id, ("user", user), ("username", user), ("host", "127.0.0.1")]
+            fields += [("contact", contact), ("expires", str(int(time.time()))), ("user-agent", "fsrouter-sim")]
+            return self.boot.custom(subclass, fields + [("realm", "127.0.0.1"), *network])
+        directory = [
+            ("sip_number_alias", user),
+            ("sip_auth_username", user),
+            ("sip_auth_realm", "127.0.0.1"),
+            ("number_alias", user),
+            ("user_name", user),
+            ("domain_name", "127.0.0.1"),
+            ("user_context", "default"),
+            ("effective_caller_id_name", f"Agent {user}"),
+            ("effective_caller_id_number", user),
         ]
-        return self.boot.custom("sofia::unregister", fields)
+        sender = [("from-user", user), ("from-host", "127.0.0.1")]
+        if subclass == "sofia::unregister":
+            fields = [("profile-name", "internal"), ("username", user), *sender, ("contact", contact), call_id]
+            fields += [("rpid", "unknown"), ("realm", "127.0.0.1"), *network, ("user-agent", "fsrouter-sim")]
+            return self.boot.custom(subclass, fields + [("expires", "0"), *directory])
+        fields = [("profile-name", "internal"), *sender, ("presence-hosts", "127.0.0.1"), ("contact", contact)]
+        fields += [call_id, ("rpid", "unknown"), ("status", "Registered(UDP)"), ("expires", str(expires))]
+        fields += [("to-user", user), ("to-host", "127.0.0.1"), *network, *auth, ("user-agent", "fsrouter-sim")]
+        return self.boot.custom(subclass, fields + directory)
 
     def vanish(self) -> None:
         """A FreeSWITCH restart: every call is gone at once, without any event."""

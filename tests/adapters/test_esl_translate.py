@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,7 @@ from fsrouter.core.commands import Answer, Bridge, EslCommand, Kill, Originate, 
 from fsrouter.core.events import (
     AgentControl,
     AgentRegistration,
+    CallLeftPark,
     CallParked,
     ChannelAnswered,
     ChannelBridged,
@@ -239,9 +241,7 @@ def test_sofia_registration_tracks_the_agent_phone(
 ) -> None:
     headers = {"Event-Name": "CUSTOM", "Event-Subclass": subclass, **user_headers}
     expected_user = user_headers.get("from-user") or user_headers["username"]
-    assert translate(headers, "", NODE) == AgentRegistration(
-        node=NODE, user=expected_user, registered=registered
-    )
+    assert translate(headers, "", NODE) == AgentRegistration(node=NODE, user=expected_user, registered=registered)
 
 
 def test_phone_feature_code_event_controls_the_agent() -> None:
@@ -305,6 +305,7 @@ def test_subscription_lists_every_event_the_translator_handles_and_those_the_ada
     assert set(SUBSCRIBED_NAMES) == {
         "CHANNEL_CREATE",
         "CHANNEL_PARK",
+        "CHANNEL_UNPARK",
         "CHANNEL_ANSWER",
         "CHANNEL_BRIDGE",
         "CHANNEL_HOLD",
@@ -315,6 +316,7 @@ def test_subscription_lists_every_event_the_translator_handles_and_those_the_ada
         "HEARTBEAT",
         "sofia::register",
         "sofia::unregister",
+        "sofia::expire",
         "fsrouter::agent",
     }
 
@@ -543,3 +545,28 @@ def test_sofia_status_lists_the_profiles_not_gateways_nor_aliases() -> None:
     )
 
     assert sofia_profiles(reply) == ["external", "internal"]
+
+# --- leaving park and registration per node (tests/fixtures/esl-caller/plain) -------------------------------------
+
+
+def caller_capture(name: str) -> list[dict[str, str]]:
+    path = Path(__file__).parent.parent / "fixtures" / "esl-caller" / "plain" / f"{name}.raw"
+    return [frame.event_headers for frame in split_frames(path.read_bytes()) if frame.event_headers]
+
+
+def test_a_caller_leaving_park_is_translated_and_the_unparks_of_bridges_and_hang_ups_are_not() -> None:
+    left = [translate(h, "", NODE) for h in caller_capture("leave_park") if h.get("Event-Name") == "CHANNEL_UNPARK"]
+    assert left == [CallLeftPark(node=NODE, uuid=left[0].uuid, destination="5005")]  # type: ignore[union-attr]
+    reparked = [translate(h, "", NODE) for h in caller_capture("repark_after_transfer")]
+    unparks = [event for event in reparked if isinstance(event, CallLeftPark)]
+    assert (
+        len(unparks) == 1
+    )  # the caller's at the bridge (the router knows it sent it); not the agent leg's, not a hang-up's
+
+
+def test_register_unregister_and_expire_are_registrations_on_the_node() -> None:
+    events = [translate(h, "", NODE) for h in caller_capture("registration") if h.get("Event-Name") == "CUSTOM"]
+    assert [event for event in events if event is not None] == [
+        AgentRegistration(node=NODE, user="1001", registered=registered)
+        for registered in (True, True, False, True, False)
+    ]

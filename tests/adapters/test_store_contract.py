@@ -332,6 +332,7 @@ ZERO_OUTCOMES = {
     "timed_out": 0,
     "rejected": 0,
     "failed": 0,
+    "left": 0,
 }
 
 

@@ -58,21 +58,22 @@ LONG_AFTER = 10_000.0
 
 
 class Run:
-    """A router under test and what its commands said: the records written per call, the callers parked."""
+    """A router under test and what its commands said: the records written per stay of a channel (a channel that
+    parks again after its stay ended starts a new stay), the callers parked."""
 
     def __init__(self, router: Router) -> None:
         self.router = router
         self.now = 0.0
-        self.records: Counter[str] = Counter()
+        self.records: Counter[tuple[str, int]] = Counter()
         self.parked: set[str] = set()
-        self.entered: set[str] = set()
+        self.entered: set[tuple[str, int]] = set()
 
     def handle(self, event: Event) -> None:
         if isinstance(event, CallParked):
             self.parked.add(event.uuid)
         commands: list[Command] = self.router.handle(event, self.now)
-        self.records.update(c.record.uuid for c in commands if isinstance(c, RecordCall))
-        self.entered.update(self.router.calls)
+        self.records.update((c.record.uuid, c.record.stay) for c in commands if isinstance(c, RecordCall))
+        self.entered.update((call.uuid, call.stay) for call in self.router.calls.values())
 
     def channels(self) -> list[str]:
         """The callers and agent legs the router tracks."""
@@ -86,13 +87,13 @@ class Run:
         assert len(legs) == len(set(legs)), "an agent leg offers two calls"
         for call in self.router.calls.values():
             assert isinstance(call.state, CallState)
-            assert self.records[call.uuid] == 0, f"{call.uuid} is recorded and still {call.state}"
+            assert self.records[call.uuid, call.stay] == 0, f"{call.uuid} is recorded and still {call.state}"
             for leg, offer in call.offers.items():
                 assert offer.call_uuid == call.uuid and leg in self.router.agents[offer.agent_id].ringing
         for someone in self.router.agents.values():
             assert len(someone.ringing) <= someone.config.max_offers, (someone.id, someone.ringing)
         assert max(self.records.values(), default=0) <= 1, self.records
-        assert set(self.records) <= self.parked, "a record for a call that never entered"
+        assert {uuid for uuid, _ in self.records} <= self.parked, "a record for a call that never entered"
 
 
 def next_event(data: st.DataObject, run: Run, step: int) -> Event:

@@ -197,15 +197,16 @@ def test_an_already_answered_caller_is_not_answered_again() -> None:
 @pytest.mark.parametrize(
     ("cause", "ready_at", "state", "registered"),
     [
-        # a phone that rang, refused or was busy says nothing of a registration the router had not heard of
-        ("USER_BUSY", 5.0 + 30.0, "available", None),
-        ("CALL_REJECTED", 5.0 + 30.0, "available", None),
-        ("NO_ANSWER", 5.0 + 15.0, "available", None),
+        # a phone that rang, refused or was busy says nothing of a registration the router had not heard of: it
+        # may still be rung, and the NOC still does not count it reachable (``Agent.reachable``)
+        ("USER_BUSY", 5.0 + 30.0, "available", True),
+        ("CALL_REJECTED", 5.0 + 30.0, "available", True),
+        ("NO_ANSWER", 5.0 + 15.0, "available", True),
         ("USER_NOT_REGISTERED", 0.0, "available", False),
     ],
 )
 def test_a_failed_offer_penalises_the_agent_by_cause_and_tries_the_next(
-    cause: str, ready_at: float, state: str, registered: bool | None
+    cause: str, ready_at: float, state: str, registered: bool
 ) -> None:
     router = make_router("1000", "1001")
     router.agents["agent-1001"].idle_since = 1.0  # agent-1000 has been idle longer: offered first
@@ -216,6 +217,7 @@ def test_a_failed_offer_penalises_the_agent_by_cause_and_tries_the_next(
     assert (originate.leg_uuid, originate.endpoint) == ("leg-2", "user/1001")
     agent = router.agents["agent-1000"]
     assert (agent.state.value, agent.ready_at, agent.registered) == (state, ready_at, registered)
+    assert not agent.reachable
 
 
 def test_max_no_answer_puts_the_agent_on_break() -> None:

@@ -6,8 +6,10 @@ maximum wait, escalation), the last one of a queue a reload removed included, fo
 taken in it (its waiting callers are classified again by the new rules: ``Callers.rehome``).
 
 A call in the book is one stay of a caller's channel in fsrouter, from its park to its record, keyed by the channel
-uuid only while it lasts. Ended stays are remembered by uuid (``has_ended``), bounded, so that a channel re-learnt
-after a reconnect does not enter twice.
+uuid only while it lasts. A channel may have several stays one after the other (an agent's blind transfer into
+another queue parks the same channel again: ``callers.py``), numbered from 1. The last ended stay of each channel is
+remembered (``last_stay``), bounded, so that a channel re-learnt after a reconnect does not enter twice, and a new
+stay knows which one it follows.
 """
 
 from __future__ import annotations
@@ -25,8 +27,17 @@ from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
 from fsrouter.core.snapshot import HealKind
 from fsrouter.core.strategies import Strategy, make_strategy
 
-#: how many ended call uuids are remembered to refuse a second entry of the same channel
+#: how many channels' last ended stays are remembered (to refuse a re-learnt stay, and to number the next one)
 RECENTLY_ENDED_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class EndedStay:
+    """The last ended stay of a channel: its number, its queue, and the extension it had parked on."""
+
+    stay: int
+    queue: str
+    destination: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,9 @@ class Book:
         self.traces = TraceLog()
         #: calls moved out of a queue by overflow, by (queue, target); configured paths start at 0
         self.overflows: Counter[tuple[str, str]] = Counter()
+        #: stays that followed an earlier stay of the same channel (a transfer back into fsrouter), by (queue of
+        #: the earlier stay, queue of the new one)
+        self.transfers: Counter[tuple[str, str]] = Counter()
         #: heals of the periodic reconciliation, by kind (every kind, zeros included)
         self.heals: Counter[str] = Counter(dict.fromkeys(HealKind, 0))
         self.nodes_connected: dict[str, bool] = {}
@@ -88,7 +102,7 @@ class Book:
         self.restored_offers: dict[str, list[OfferRecord]] = {}
         #: set by ReleaseAgentLegs: no agent is rung any more (the daemon is stopping)
         self.offering_stopped = False
-        self._recently_ended: dict[str, None] = {}
+        self._recently_ended: dict[str, EndedStay] = {}
         self._arrivals = itertools.count(1)
 
     # ------------------------------------------------------------------ queues
@@ -150,13 +164,14 @@ class Book:
     def next_arrival(self) -> int:
         return next(self._arrivals)
 
-    def has_ended(self, uuid: str) -> bool:
-        """Whether a stay of channel ``uuid`` ended recently (its record is written)."""
-        return uuid in self._recently_ended
+    def last_stay(self, uuid: str) -> EndedStay | None:
+        """The last stay of channel ``uuid`` that ended recently (its record is written), if any."""
+        return self._recently_ended.get(uuid)
 
-    def ended(self, uuid: str) -> None:
-        """Remember that channel ``uuid``'s stay has its record (bounded, oldest forgotten first)."""
-        self._recently_ended[uuid] = None
+    def ended(self, call: Call) -> None:
+        """Remember that ``call``'s stay has its record (bounded, oldest channel forgotten first)."""
+        self._recently_ended.pop(call.uuid, None)
+        self._recently_ended[call.uuid] = EndedStay(call.stay, call.queue, call.destination)
         if len(self._recently_ended) > RECENTLY_ENDED_LIMIT:
             del self._recently_ended[next(iter(self._recently_ended))]
 

@@ -4,20 +4,35 @@ overflow and escalation, hold, hang-up, maximum wait, and leaving with its one r
 A caller the rules do not queue (closed hours, transfer, reject) never waits and still gets its one record. A
 queue at ``max_waiting_calls`` overflows or rejects a new caller; a queue with nobody logged in applies
 ``when_no_agents``. An overflow to a queue keeps the caller's entry time, hence its place in the order.
+
+A call is a channel's *stay* in fsrouter, not the channel. A channel that parks again with fsrouter's marks after
+its stay ended, or while it talks (an agent's blind transfer to an extension that sets ``fsrouter_queue=sales``
+and parks it: captured as ``repark_after_transfer``, same uuid, a new CHANNEL_PARK, the agent leg hung up before
+or after it) starts a new stay in the queue it now asks for: the stay it follows ends (``answered`` if it was
+talking), the new one is numbered after it and names it in its record, and the transfer is counted in
+``transfers``. Only a park re-learnt after a reconnect (``entered_at`` set) on the extension of the stay that
+ended is the same stay again, and ignored.
+
+A waiting caller whose channel leaves park for anything fsrouter did not start (``leave_park``: a transfer,
+another application, the dialplan's exit) has left: its offers are cancelled and the stay ends ``left``, so it is
+never bridged or broken afterwards. fsrouter's own bridge unparks the caller too; music does not unpark it.
 """
 
 from __future__ import annotations
 
 from fsrouter.core.commands import Answer, CallOutcome, Command, Kill, PlayMusic, SaveWaiting, Transfer, WaitingCall
-from fsrouter.core.events import CallParked, ChannelHungUp, CommandFailed, HoldChanged
+from fsrouter.core.events import CallLeftPark, CallParked, ChannelHungUp, CommandFailed, HoldChanged
 from fsrouter.core.lifecycle import CALL_TRANSITIONS, AgentState, CallState, CallTrigger, advance
 from fsrouter.core.model import Call
-from fsrouter.core.routing.book import Book, Heal
+from fsrouter.core.routing.book import Book, EndedStay, Heal
 from fsrouter.core.routing.offers import Offers
 from fsrouter.core.routing.presence import Presence
 from fsrouter.core.routing.records import QUEUED, Records, reload_destination
 from fsrouter.core.rules import CallInfo, QueueConfig, RouteAction
 from fsrouter.core.snapshot import HealKind
+
+#: hang-up cause recorded for a conversation whose caller parked again into fsrouter (module docstring)
+TRANSFERRED = "TRANSFERRED"
 
 
 class Callers:
@@ -32,10 +47,21 @@ class Callers:
     # ------------------------------------------------------------------ entering
 
     def on_parked(self, event: CallParked, now: float) -> list[Command]:
+        """A marked caller parked: a new stay, unless it is a stay fsrouter already has (module docstring)."""
         book = self._book
         restored = book.restored.pop(event.uuid, None)  # it waited before a restart: it takes its place back
-        if event.uuid in book.calls or book.has_ended(event.uuid) or book.draining:
-            return []
+        current = book.calls.get(event.uuid)
+        ended = book.last_stay(event.uuid)
+        commands: list[Command] = []
+        if current is not None:
+            if current.state is not CallState.TALKING:
+                return []  # the same stay, re-learnt
+            ended = EndedStay(current.stay, current.queue, current.destination)
+            commands += self.leave(current, CallOutcome.ANSWERED, now, TRANSFERRED, hung_up=True)
+        elif ended is not None and event.entered_at is not None and event.destination == ended.destination:
+            return []  # re-learnt after a reconnect, its stay already recorded
+        if book.draining:
+            return commands
         decision = book.rules.classify(
             CallInfo(caller_number=event.caller_number, destination=event.destination, variables=event.variables),
             now,
@@ -62,7 +88,11 @@ class Callers:
             arrival=book.next_arrival(),
             answered=event.answered,
         )
-        commands: list[Command] = [] if event.answered else [Answer(node=event.node, uuid=event.uuid)]
+        if ended is not None:
+            call.stay, call.previous_stay = ended.stay + 1, ended.stay
+            book.transfers[ended.queue, call.queue] += 1
+        if not event.answered:
+            commands.append(Answer(node=event.node, uuid=event.uuid))
         if decision.action is not RouteAction.QUEUE or decision.queue not in book.rules.queues:
             return commands + self._divert(call, decision.action, decision.destination, decision.announcement, now)
         admitted, treatment = self._admit(call, now)
@@ -241,6 +271,18 @@ class Callers:
             return []
         book.count_heal(heal)
         return self._offers.mark_talking(call, seen_at)
+
+    def on_left_park(self, event: CallLeftPark, now: float) -> list[Command]:
+        """The caller's channel left park (module docstring): a waiting caller leaves as ``left``, its offers
+        cancelled. The unpark of fsrouter's own bridge (sent, not yet confirmed) and of a talking caller are not a
+        departure."""
+        call = self._book.calls.get(event.uuid)
+        if call is None or call.state is CallState.TALKING or call.bridge_sent:
+            return []
+        reason = f"left park for {event.destination}" if event.destination != call.destination else "left park"
+        commands = self._records.treatment("left", call, call.queue, event.destination, reason, now)
+        commands += self._offers.cancel_all(call, now, "ORIGINATOR_CANCEL")
+        return commands + self.leave(call, CallOutcome.LEFT, now, reason)
 
     def on_answer_failed(self, event: CommandFailed, now: float) -> list[Command]:
         """FreeSWITCH refused to answer the caller: it cannot be bridged, so it leaves as ``failed``."""

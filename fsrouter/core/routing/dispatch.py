@@ -3,11 +3,11 @@ plus a bounded priority boost), to the best eligible agent(s) of their queue; ea
 ``fsrouter explain`` (``core/explain.py``).
 
 Only the queue's own members are looked at: ``strategies/eligibility.py`` filters them (state, registration,
-retry delay, shift, tier, skills, occupancy cap), widened by the escalation steps the wait reached, and the
-queue's strategy ranks the rest. Only queues where some member can take an offer by state are looked at, so the
-cost follows the queues that can move. A call whose overflow step is due overflows instead of being offered.
-Agents still free once every waiting call had its turn join the ringing of simultaneous (ring-all) offers in
-progress: a waiting caller always comes first.
+retry delay, shift, tier, skills, occupancy cap), widened by the escalation steps the wait reached, then so does
+registration on the caller's node (``presence.py``), and the queue's strategy ranks the rest. Only queues where
+some member can take an offer by state are looked at, so the cost follows the queues that can move. A call whose
+overflow step is due overflows instead of being offered. Agents still free once every waiting call had its turn
+join the ringing of simultaneous (ring-all) offers in progress: a waiting caller always comes first.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ class Dispatcher:
         candidates: list[Agent] = []
         excluded: list[tuple[Agent, Exclusion]] = []
         for agent in members:
-            reason = exclusion(agent, call, demand, book.rules, now)
+            reason = exclusion(agent, call, demand, book.rules, now) or _unreachable(agent, call.node)
             if reason is None:
                 candidates.append(agent)
             else:
@@ -101,6 +101,11 @@ class Dispatcher:
             call, demand, strategy, ranked, excluded, chosen, rules_version=book.rules.version, now=now
         )
         return chosen, trace
+
+
+def _unreachable(agent: Agent, node: str) -> Exclusion | None:
+    """Why ``agent``'s phone cannot be rung on ``node`` (registration per node, ``presence.py``), or None."""
+    return None if agent.registered_on(node) else Exclusion(f"unregistered on {node}")
 
 
 def _seeded_draws(seed: str) -> Callable[[], float]:

@@ -226,7 +226,7 @@ class Offers:
             delay = agent.config.reject_delay if agent and offer_end(cause) is not OfferEnd.WITHDRAWN else 0.0
             return commands + self.connect_failed(call, now, delay, "agent leg ended before the bridge")
         if agent is not None and agent.state is AgentState.RESERVED and not self._still_ringing(agent):
-            commands += self._penalise(agent, cause, now)
+            commands += self._penalise(agent, offer.node, cause, now)
         if not call.offers and call.state is CallState.OFFERING:
             call.state = advance(CALL_TRANSITIONS, call.state, CallTrigger.ALL_OFFERS_FAILED)
         return commands
@@ -249,13 +249,15 @@ class Offers:
         agent.ready_at = now + retry_delay
         return commands + self._presence.call_over(agent, call, now, connected=False, reason=reason)
 
-    def _penalise(self, agent: Agent, cause: str, now: float) -> list[Command]:
+    def _penalise(self, agent: Agent, node: str, cause: str, now: float) -> list[Command]:
+        """The retry delay (or break, or unregistered on ``node``) of ``agent``, whose offer there ended by
+        ``cause``."""
         config = agent.config
         end = offer_end(cause)
         if end is OfferEnd.WITHDRAWN:
             return self._presence.change(agent, AgentTrigger.OFFER_CANCELLED, now, cause.lower())
         if end is OfferEnd.UNREGISTERED:
-            agent.registered = False
+            self._presence.note_registration(agent, node, registered=False)
             return self._presence.change(agent, AgentTrigger.OFFER_FAILED, now, "not registered")
         if end is OfferEnd.BUSY:
             agent.ready_at = now + config.busy_delay

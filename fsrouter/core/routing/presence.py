@@ -1,10 +1,17 @@
 """Agent presence: every state change of an agent (``lifecycle.AGENT_TRANSITIONS``), the operator's and the phone's
 actions (login, logout, break, ready), SIP registration, wrap-up, and the agents a rules load declares or removes.
 
-Registration is a flag, not a state: an AVAILABLE agent whose phone is not registered is skipped, and goes back
-to work when the phone registers again. An operator's action does what ``lifecycle.OPERATOR_ACTIONS`` says in the
-agent's state (applied now, pending until the ring or the call ends, or refused) and ends with one
-``ActionOutcome``; a break or logout asked while the agent rings or talks is kept and applied once it is free.
+Registration is not a state, and it is per node: FreeSWITCH rings ``user/1000`` only on the node where that phone
+is registered, so an agent is offered a caller only where its phone may be reached (``Agent.registered_on``: its
+endpoint does not depend on registration, such as ``sofia/gateway/...`` or ``loopback/...``; or the phone is
+registered on the caller's node; or nothing was heard of it there and it is registered nowhere else). What is
+heard per node: sofia::register (a registration or its refresh), sofia::unregister and sofia::expire (captured as
+``registration``), and an originate there that failed USER_NOT_REGISTERED; one node's news never changes
+another's. An agent goes back to work on a node when its phone registers there again.
+
+An operator's action does what ``lifecycle.OPERATOR_ACTIONS`` says in the agent's state (applied now, pending
+until the ring or the call ends, or refused) and ends with one ``ActionOutcome``; a break or logout asked while the
+agent rings or talks is kept and applied once it is free.
 """
 
 from __future__ import annotations
@@ -91,24 +98,33 @@ class Presence:
         return commands
 
     def on_registration(self, event: AgentRegistration) -> list[Command]:
+        """A phone registered on ``event.node`` or is no longer registered there (module docstring)."""
         agent_id = self._book.by_sip_user.get(event.user.split("@", 1)[0])
         if agent_id is not None:
-            self._book.agents[agent_id].registered = event.registered
+            self.note_registration(self._book.agents[agent_id], event.node, registered=event.registered)
         return []
 
     def on_registrations_listed(self, event: NodeUp) -> list[Command]:
-        """A node's registrations listing (``NodeUp.registered_users``): the agents of ``user/`` endpoints listed
-        are registered, and those the router knew nothing about yet are not (a registration on another node, or
-        a later register event, still counts). No listing: nothing is learnt."""
+        """A node's registrations listing (``NodeUp.registered_users``): the agents of registration-bound endpoints
+        listed are registered on that node, and those not listed are not, unless a register event already told
+        about that node (the listing may lag behind it). No listing: nothing is learnt."""
         if event.registered_users is None:
             return []
         for agent in self._book.agents.values():
-            if agent.config.needs_registration:
-                if agent.config.sip_user in event.registered_users:
-                    agent.registered = True
-                elif agent.registered is None:
-                    agent.registered = False
+            if not agent.config.needs_registration:
+                continue
+            if agent.config.sip_user in event.registered_users:
+                self.note_registration(agent, event.node, registered=True)
+            elif event.node not in agent.registrations:
+                self.note_registration(agent, event.node, registered=False)
         return []
+
+    def note_registration(self, agent: Agent, node: str, *, registered: bool) -> None:
+        """Remember whether ``agent``'s phone is registered on ``node``, and whether it may now be rung on some
+        node the router knows (``Agent.registered``)."""
+        agent.registrations[node] = registered
+        nodes = agent.registrations.keys() | self._book.nodes_connected.keys()
+        agent.registered = any(agent.registered_on(known) for known in nodes)
 
     def on_control(self, event: AgentControl, now: float) -> list[Command]:
         """An operator's or phone's action, done as ``lifecycle.OPERATOR_ACTIONS`` says for the agent's state; the

@@ -61,12 +61,12 @@ class Records:
     def call(
         self, call: Call, outcome: CallOutcome, now: float, cause: str, *, ended_at: float | None = None
     ) -> RecordCall:
-        """The call's one record; its uuid is remembered so that a re-learnt channel cannot enter twice.
+        """The stay's one record; the stay is remembered so that a re-learnt channel cannot enter twice.
 
         It ends at ``now``, or at ``ended_at`` when the caller left earlier than fsrouter learnt it (FreeSWITCH's
         hang-up time, or the disconnect during which it was lost), never before the call entered or was
         connected. It keeps its queue's thresholds (``kpi.keep_thresholds``)."""
-        self._book.ended(call.uuid)
+        self._book.ended(call)
         end = now
         if ended_at is not None:
             start = call.connected_at if call.connected_at is not None else call.entered_at
@@ -86,6 +86,8 @@ class Records:
             hangup_cause=cause,
             offers=call.offers_made,
             hold_seconds=call.hold_seconds,
+            stay=call.stay,
+            previous_stay=call.previous_stay,
         )
         return RecordCall(record=keep_thresholds(record, self._book.queues.get(call.queue)))
 
@@ -133,6 +135,7 @@ class Records:
             draining=book.draining,
             heals=dict(book.heals),
             overflows=dict(book.overflows),
+            transfers=dict(book.transfers),
         )
 
     def reload_diff(self, new: Rules, now: float) -> dict[str, object]:
@@ -205,6 +208,7 @@ class Records:
                 for queue in agent.config.queues
                 if queue in queues
             },
+            registrations=dict(sorted(agent.registrations.items())),
         )
 
 

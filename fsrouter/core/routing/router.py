@@ -10,12 +10,14 @@ One call flows like this (``design.md``, "How a call flows"), each step in the m
 1. ``CallParked`` of a marked caller (``callers.py``): classified by the rules (queue, priority, skills, or a
    closed/transfer/reject action), answered if the dialplan did not, music on hold, queued.
 2. After every event, ``dispatch.py`` offers waiting calls to the best eligible agent of their queue, and
-   ``offers.py`` rings them with ``Originate`` on the caller's node.
+   ``offers.py`` rings them with ``Originate`` on the caller's node, only agents whose phone may be reached there
+   (``presence.py``, registration per node).
 3. ``offers.py`` follows the agent leg: its answer and the originate job's result, then ``Bridge`` once the caller
    is answered too ("The originate/bridge race" there), then ``ChannelBridged`` (TALKING). An offer that fails
    puts the agent in the matching retry delay and the call back in the queue.
 4. Either side hanging up ends the call (``callers.py``) with exactly one ``RecordCall`` (``records.py``). The
-   agent goes to wrap-up, then back to AVAILABLE on a ``Tick`` (``presence.py``).
+   agent goes to wrap-up, then back to AVAILABLE on a ``Tick`` (``presence.py``). A waiting caller whose channel
+   leaves park (``CallLeftPark``) ends ``left``; one that parks again after its stay starts a new stay.
 
 What the router knows is in one ``Book`` (``book.py``); ``reconcile.py`` keeps it in step with what FreeSWITCH
 really has. Every call that enters ends with exactly one record; every agent that rings ends the ring.
@@ -33,6 +35,7 @@ from fsrouter.core.commands import Command
 from fsrouter.core.events import (
     AgentControl,
     AgentRegistration,
+    CallLeftPark,
     CallParked,
     CallsRestored,
     ChannelAnswered,
@@ -175,6 +178,11 @@ class Router:
         return self._book.overflows
 
     @property
+    def transfers(self) -> Counter[tuple[str, str]]:
+        """Stays that followed an earlier stay of the same channel, by (earlier queue, new queue)."""
+        return self._book.transfers
+
+    @property
     def draining(self) -> bool:
         return self._book.draining
 
@@ -189,6 +197,8 @@ class Router:
         match event:
             case CallParked():
                 return self._callers.on_parked(event, now)
+            case CallLeftPark():
+                return self._callers.on_left_park(event, now)
             case ChannelAnswered():
                 return self._callers.on_answered(event.uuid, now)
             case OriginateSucceeded():
