@@ -68,6 +68,7 @@ from fsrouter.core.commands import (
     Transfer,
 )
 from fsrouter.core.events import (
+    AGENT_ACTIONS,
     AgentAction,
     AgentControl,
     CallsRestored,
@@ -85,6 +86,7 @@ from fsrouter.core.lifecycle import ActionResult
 from fsrouter.core.routing import Heal, Router
 from fsrouter.core.rules import Rules
 from fsrouter.errors import (
+    BadRequest,
     CallGone,
     CoreLoopDied,
     CoreNotAnswering,
@@ -548,10 +550,13 @@ class Daemon:
         if command == "reload":
             return self.reload(dry_run=bool(args.get("dry_run")))
         if command == "agent":
+            action = str(args["action"])
+            if action not in AGENT_ACTIONS:
+                raise BadRequest(f"unknown agent action {action!r}: expected one of {', '.join(AGENT_ACTIONS)}")
             return self.agent_action(
                 AgentControl(
                     agent_id=str(args["agent"]),
-                    action=AgentAction(str(args["action"])),
+                    action=AgentAction(action),
                     source=f"uid {uid}",
                     cancel_ring=bool(args.get("cancel_ring")),
                 )

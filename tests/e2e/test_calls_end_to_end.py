@@ -9,6 +9,8 @@ from pathlib import Path
 import gevent
 import pytest
 
+from fsrouter.control import ControlClient
+from fsrouter.errors import ControlError
 from fsrouter.sim import Simulator
 from tests.e2e.conftest import RINGING_RULES, write_rules
 
@@ -191,3 +193,20 @@ def test_term_during_a_burst_hangs_up_every_agent_leg_not_talking_and_leaves_the
     waiting = [u for u in callers if sim.calls[u].bridged_at is None]
     assert waiting and all(sim.calls[u].state in ("parked", "answered") for u in waiting)
     assert sim.live_channels() == set(callers) | talking
+
+
+def test_an_unknown_agent_action_is_refused_in_one_line_and_the_daemon_goes_on(
+    sim: Simulator, daemon_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.add_agent("1000", answer_after=0.05)
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", ["1000"]))
+    client = ControlClient(daemon.settings.control_socket)
+
+    with pytest.raises(ControlError, match="unknown agent action 'dance': expected one of login, logout, break, ready"):
+        client.request("agent", agent="agent-1000", action="dance")
+
+    assert "Traceback" not in caplog.text
+    caller = sim.place_call(variables={"fsrouter_queue": "support"}, talk_time=0.1)
+    assert sim.wait_until(lambda: sim.calls[caller].state == "ended", timeout=10)
+    record = daemon.store.call(caller)
+    assert record is not None and record.outcome == "answered"
