@@ -564,8 +564,8 @@ class Daemon:
         if command == "explain":
             call_uuid = str(args["call"])
             traces = self.store.trace(call_uuid)
-            if call_uuid in self.router.calls:  # still waiting: add a fresh "why is it still waiting" trace
-                traces += self.router.explain(call_uuid, now)[-1:]
+            # a caller still waiting also gets a fresh "why is it still waiting" trace (``live``); nothing else
+            traces += [trace for trace in self.router.explain(call_uuid, now) if trace.get("live")]
             return traces
         if command == "version":
             return {"version": __version__}

@@ -20,7 +20,7 @@ import fcntl
 import os
 from typing import IO, Protocol
 
-from fsrouter.errors import InstanceLocked
+from fsrouter.errors import InstanceLocked, StoreError
 
 
 class InstanceLock(Protocol):
@@ -55,7 +55,10 @@ class FileInstanceLock:
         if self._file is not None:
             return
         # never unlinked: a process that opened the old file and one that created a new one would both "hold" it
-        lock_file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+        try:
+            lock_file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644), "r+")
+        except OSError as exc:
+            raise StoreError(f"call store {self.db}: cannot open its lock file {self.path}: {exc.strerror}") from exc
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

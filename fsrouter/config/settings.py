@@ -94,6 +94,9 @@ class Settings:
             object.__setattr__(self, "instance", default_instance(self.db))  # frozen: set once, here
         if not _INSTANCE_ID.fullmatch(self.instance):
             raise ConfigError(f"--instance {self.instance!r}: expected 1 to 64 letters, digits, '.', '_' or '-'")
+        self.nodes()
+        self.metrics_address()
+        _check_log_levels(self.log_level)
         for item in fields(self):
             relation = item.metadata["seconds"]
             if not relation:
@@ -112,17 +115,32 @@ class Settings:
         for spec in self.esl:
             address, separator, password = spec.partition("=")
             host, _, port = address.rpartition(":")
-            if not host or not port.isdigit():
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 shown = address + ("=***" if separator else "")
-                raise ConfigError(f"--esl {shown!r}: expected HOST:PORT or HOST:PORT=PASSWORD")
+                raise ConfigError(f"--esl {shown!r}: expected HOST:PORT or HOST:PORT=PASSWORD (port 1 to 65535)")
             parsed.append((address, host, int(port), password or self.esl_password))
         return parsed
 
     def metrics_address(self) -> tuple[str, int]:
         host, _, port = self.metrics_listen.rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"--metrics-listen {self.metrics_listen!r}: expected HOST:PORT")
+        if not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"--metrics-listen {self.metrics_listen!r}: expected HOST:PORT (port 0 to 65535)")
         return host, int(port)
+
+
+#: the levels ``--log-level`` takes, for the whole daemon or one component (``COMPONENT=LEVEL``)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _check_log_levels(spec: str) -> None:
+    """``info`` or ``info,fsrouter.adapters.esl=debug``; anything else is a ConfigError naming the bad part."""
+    default, *overrides = [part.strip() for part in spec.split(",") if part.strip()] or ["info"]
+    bad = [part for part in overrides if part.partition("=")[2].lower() not in LOG_LEVELS]
+    if default.lower() not in LOG_LEVELS:
+        bad.insert(0, default)
+    if bad:
+        choices = ", ".join(LOG_LEVELS)
+        raise ConfigError(f"--log-level {spec!r}: {bad[0]!r} is not LEVEL or COMPONENT=LEVEL ({choices})")
 
 
 def setting_fields() -> list[tuple[str, Any, dict[str, Any]]]:

@@ -1,7 +1,8 @@
 """Why a call went where it went: one trace per routing decision, for ``fsrouter explain CALL_UUID``.
 
 A trace is a plain JSON-able dict (it is stored as JSON by ``store.save_trace``). ``kind`` says what was
-decided: ``offer`` (agents were chosen; ``Router.explain`` can also show a live one where none could be),
+decided: ``offer`` (agents were chosen; ``Router.explain`` can also show a ``live`` one, computed when asked and
+not kept, for a caller still waiting),
 ``overflow`` (the call moved to another queue, or left for an extension) and ``rejected`` (a new caller was
 refused: queue full, or nobody logged in). An offer trace names the call, queue, rule and rules
 version, the strategy, every candidate with its score, every agent of the queue that was left out with

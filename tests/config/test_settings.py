@@ -71,11 +71,33 @@ def test_an_instance_given_is_kept_and_one_a_channel_variable_cannot_carry_is_re
 )
 def test_a_malformed_esl_value_is_refused_without_echoing_its_password(spec: str, shown: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        Settings(esl=(spec,)).nodes()
+        Settings(esl=(spec,))
 
-    assert str(caught.value) == f"--esl {shown}: expected HOST:PORT or HOST:PORT=PASSWORD"
+    assert str(caught.value) == f"--esl {shown}: expected HOST:PORT or HOST:PORT=PASSWORD (port 1 to 65535)"
     assert "s3cret" not in str(caught.value)
 
 
 def test_a_password_may_hold_any_character_after_the_first_equals_sign() -> None:
     assert Settings(esl=("fs1:8021=pa:ss=word",)).nodes() == [("fs1:8021", "fs1", 8021, "pa:ss=word")]
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"log_level": "verbose"}, "--log-level 'verbose': 'verbose' is not LEVEL or COMPONENT=LEVEL"),
+        ({"log_level": "info,esl=loud"}, "--log-level 'info,esl=loud': 'esl=loud' is not LEVEL or COMPONENT=LEVEL"),
+        ({"metrics_listen": "127.0.0.1:99999"}, "--metrics-listen '127.0.0.1:99999': expected HOST:PORT (port 0 to"),
+        ({"esl": ("127.0.0.1:99999",)}, "--esl '127.0.0.1:99999': expected HOST:PORT or HOST:PORT=PASSWORD (port 1"),
+        ({"esl": ("127.0.0.1:0",)}, "--esl '127.0.0.1:0': expected HOST:PORT"),
+    ],
+)
+def test_log_levels_and_ports_are_checked_when_the_settings_are_made(setting: dict, message: str) -> None:
+    """Before anything is opened or created (a store, a socket), in one line."""
+    with pytest.raises(ConfigError) as caught:
+        Settings(**setting)
+
+    assert str(caught.value).startswith(message)
+
+
+def test_per_component_log_levels_are_accepted() -> None:
+    assert Settings(log_level="warning,fsrouter.adapters.esl=DEBUG").log_level == "warning,fsrouter.adapters.esl=DEBUG"

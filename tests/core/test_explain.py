@@ -72,7 +72,7 @@ def test_a_waiting_call_can_be_asked_why_it_waits_without_keeping_that_answer() 
 
     assert router.explain("caller") == []
     [live] = router.explain("caller", now=2.0)
-    assert (live["chosen"], live["excluded"]) == ([], [{"agent": "a", "reason": "state break"}])
+    assert (live["chosen"], live["excluded"], live["live"]) == ([], [{"agent": "a", "reason": "state break"}], True)
     assert router.explain("caller") == []
 
 

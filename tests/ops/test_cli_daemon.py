@@ -110,14 +110,15 @@ def test_explain_shows_why_the_call_went_to_its_agent(
 ) -> None:
     sim.add_agent("1000", answer_after=0.05)
     daemon = daemon_process(write_rules(tmp_path / "rules.yaml", ["1000"]))
-    caller = sim.place_call(variables=SUPPORT, talk_time=0.2)
+    caller = sim.place_call(variables=SUPPORT, talk_time=5.0)
     assert sim.wait_until(lambda: sim.calls[caller].bridged_at is not None, timeout=10), daemon.log_text()
 
-    traces = daemon.cli_json("explain", caller)
+    traces = daemon.cli_json("explain", caller)  # while the call talks: the one decision, not repeated
     text = daemon.cli("explain", caller)
 
-    offer = next(trace for trace in traces if trace["kind"] == "offer")
-    assert (offer["call"], offer["queue"], offer["chosen"]) == (caller, "support", ["agent-1000"])
+    [offer] = traces
+    assert (offer["kind"], offer["call"], offer["queue"]) == ("offer", caller, "support")
+    assert offer["chosen"] == ["agent-1000"]
     assert text.exit_code == 0
     assert "kind=offer" in text.stdout and "chosen: agent-1000" in text.stdout
 

@@ -146,12 +146,12 @@ class Router:
         """The routing traces of a recent call, oldest first (``core/explain.py`` describes them).
 
         With ``now``, a call still waiting also gets a fresh trace of what would be decided at that moment
-        (why no agent takes it), which is not kept.
+        (why no agent takes it), marked ``"live": True`` and not kept.
         """
         traces = self._book.traces.get(call_uuid)
         call = self._book.calls.get(call_uuid)
         if now is not None and call is not None and call.state is CallState.WAITING:
-            traces.append(self._dispatcher.decide(call, now)[1])
+            traces.append({**self._dispatcher.decide(call, now)[1], "live": True})
         return traces
 
     # read-only views of the book for the daemon and tests; changing them from outside the core is a bug
