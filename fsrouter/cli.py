@@ -171,7 +171,12 @@ def schema() -> None:
 
 
 @main.command()
-@click.option("--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C).")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds to run in all, the drain included (default: until Ctrl-C).",
+)
 @click.option(
     "--agents",
     type=click.IntRange(min=1),
@@ -179,7 +184,13 @@ def schema() -> None:
     help="Agents: the first N the rules declare, one simulated phone each (default: 6 of the demo rules' 20, "
     "all of a --rules file's).",
 )
-@click.option("--callers-per-minute", type=float, default=30.0, show_default=True, help="Simulated call rate.")
+@click.option(
+    "--callers-per-minute",
+    type=click.FloatRange(min=0, min_open=True, max=6000),
+    default=30.0,
+    show_default=True,
+    help="Simulated call rate.",
+)
 @click.option("--rules", type=click.Path(dir_okay=False), default=None, help="Rules file (default: demo rules).")
 @click.option("--db", type=click.Path(dir_okay=False), default=None, help="SQLite file (default: a temp file).")
 @click.option("--metrics-listen", default="127.0.0.1:9464", show_default=True, help="/metrics HOST:PORT.")
@@ -389,6 +400,8 @@ def report(db: str | None, since: float | None, until: float | None, by: str, as
     start = since if since is not None else end - 86400
     if start > end:
         raise click.BadParameter("--since is after --until: the range is empty", param_hint="--since/--until")
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json cannot be combined: choose one output format")
     if not os.path.exists(db):
         raise StoreError(f"no call store at {db}")
     store = SqliteCallStore(db)

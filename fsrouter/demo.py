@@ -141,6 +141,11 @@ def watch_interrupts() -> list[int]:
     return received
 
 
+def _known(daemon: Daemon, sim: Simulator, uuid: str) -> bool:
+    """Whether the daemon took caller ``uuid`` in (or it already left): its park is no longer on its way."""
+    return uuid in daemon.router.calls or sim.calls[uuid].state != "parked" or daemon.store.call(uuid) is not None
+
+
 def service_levels(records: list[CallRecord], queues: Mapping[str, QueueConfig], now: float, since: float) -> str:
     """Each queue's service level over the demo's calls, computed as ``/metrics`` does (``core/kpi.py``)."""
     tracker = KpiTracker(start=since, windows={"demo": max(now - since, 10.0)})
@@ -207,6 +212,8 @@ def run_demo(
     if interrupts:
         out.write("\ninterrupted (again to stop without waiting for the calls in flight)\n")
     generator.kill()
+    # the last callers' parks may still be on their way: let the daemon take them before it stops taking calls
+    Simulator.wait_until(lambda: all(_known(daemon, sim, uuid) for uuid in placed), timeout=5.0, interval=0.05)
     out.write(f"no new callers; letting {len(daemon.router.calls)} calls in flight finish...\n")
     out.flush()
     daemon.submit(StopTakingCalls())

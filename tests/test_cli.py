@@ -278,3 +278,18 @@ def test_explain_shows_a_deadline_as_local_iso_time_and_how_far_off_it_is() -> N
     assert f"  excluded: agent=a reason=retry delay until={local} (in 30 s)" in text
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", local)
     assert json.loads(json.dumps(trace))["excluded"][0]["until"] == until
+
+
+def test_report_refuses_csv_and_json_together(store_file: Path) -> None:
+    result = invoke("report", "--db", str(store_file), "--csv", "--json")
+
+    assert result.exit_code == 2
+    assert "--csv and --json cannot be combined" in result.output
+
+
+@pytest.mark.parametrize("option", [("--callers-per-minute", "-1"), ("--duration", "-5"), ("--duration", "0")])
+def test_the_demo_refuses_a_rate_or_duration_that_cannot_work(option: tuple[str, str]) -> None:
+    result = invoke("demo", *option)
+
+    assert result.exit_code == 2, result.output
+    assert option[0] in result.output
