@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from dataclasses import fields
 from datetime import datetime
@@ -278,3 +280,28 @@ def test_explain_shows_a_deadline_as_local_iso_time_and_how_far_off_it_is() -> N
     assert f"  excluded: agent=a reason=retry delay until={local} (in 30 s)" in text
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", local)
     assert json.loads(json.dumps(trace))["excluded"][0]["until"] == until
+
+
+#: packages a command that reads no rules and talks to no FreeSWITCH has no use for (issue 14: start-up time)
+HEAVY_PACKAGES = (
+    "gevent",
+    "greenswitch",
+    "yaml",
+    "holidays",
+    "phonenumbers",
+    "pydantic",
+    "prometheus_client",
+    "sqlite_utils",
+)
+_LOADED_AFTER = (
+    "import sys\nfrom fsrouter.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+    "print(' '.join(sorted({name.partition('.')[0] for name in sys.modules})))"
+)
+
+
+@pytest.mark.parametrize("args", [("--help",), ("status", "--control-socket", "{tmp}/none.sock")])
+def test_help_and_status_start_without_the_heavy_packages(args: tuple[str, ...], tmp_path: Path) -> None:
+    command = [sys.executable, "-c", _LOADED_AFTER, *(arg.format(tmp=tmp_path) for arg in args)]
+    loaded = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+
+    assert set(HEAVY_PACKAGES).isdisjoint(loaded)
