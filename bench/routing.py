@@ -12,6 +12,11 @@ Set-up: ``queues`` queues of ``agents_per_queue`` agents each, all on break, and
    again and the router re-offers a waiting call: one ``Router.handle`` per decision. Run with 1,000 and
    with 10,000 agents, same queue size and same number of waiting callers; a ratio near 1 means agents of
    other queues cost nothing.
+3. Agents in the SAME queue (the curves the first two miss): one queue, 100 or 1,000 agents, 10 or 1,000
+   callers waiting in it. µs per decision (``Router.explain`` as in 1.), and µs per event that concerns no call
+   (a hang-up of an unknown channel) with every agent ready but its phone unregistered: no offer can be made,
+   yet each event re-decides every waiting call. Growth factors per step are printed; the goal (issue 14) is
+   about x1 per event as waiting callers grow, and at most linear per decision as agents grow.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import itertools
 import time
 from collections.abc import Callable
 
-from fsrouter.core.events import AgentControl, CallParked, ChannelHungUp
+from fsrouter.core.events import AgentControl, AgentRegistration, CallParked, ChannelHungUp
 from fsrouter.core.explain import offer_trace
 from fsrouter.core.lifecycle import AgentState
 from fsrouter.core.model import Call
@@ -35,8 +40,8 @@ CALLS_IN_PROBED_QUEUE = 10
 PROBED = "q000"
 
 
-def build(queues: int, agents_per_queue: int, strategy: str = "longest-idle") -> Router:
-    """A router with every agent on break and 1,000 callers waiting."""
+def build(queues: int, agents_per_queue: int, strategy: str = "longest-idle", waiting: int = WAITING_CALLS) -> Router:
+    """A router with every agent on break and ``waiting`` callers waiting (the first 10 in ``q000``)."""
     names = [f"q{index:03d}" for index in range(queues)]
     agents = tuple(
         AgentConfig(id=f"{queue}-a{index:03d}", endpoint=f"user/{queue}-{index}", queues=(queue,))
@@ -49,7 +54,7 @@ def build(queues: int, agents_per_queue: int, strategy: str = "longest-idle") ->
     for config in agents:
         router.handle(AgentControl(agent_id=config.id, action="break"), 0.0)
     others = itertools.cycle(names[1:] or names)
-    for index in range(WAITING_CALLS):
+    for index in range(waiting):
         queue = PROBED if index < CALLS_IN_PROBED_QUEUE else next(others)
         variables = {"fsrouter_queue": queue}
         router.handle(CallParked(node=NODE, uuid=f"call-{index}", answered=True, variables=variables), 1.0)
@@ -105,6 +110,39 @@ def event_loop_rate(router: Router, repeat: int) -> float:
     return rate(cycle, repeat)
 
 
+def unrelated_event_us(router: Router, repeat: int) -> float:
+    """µs per event that concerns no call (a hang-up of a channel the router never saw), with every agent ready
+    and its phone unregistered on the callers' node (no offer is possible)."""
+    for agent in list(router.agents.values()):
+        router.handle(AgentRegistration(node=NODE, user=agent.config.sip_user, registered=False), 2.0)
+    for agent in list(router.agents.values()):
+        router.handle(AgentControl(agent_id=agent.id, action="ready"), 3.0)
+    clock = itertools.count(100)
+    return 1e6 / rate(
+        lambda: router.handle(ChannelHungUp(node=NODE, uuid="unknown", cause="NORMAL_CLEARING"), float(next(clock))),
+        repeat,
+    )
+
+
+def same_queue_curves() -> None:
+    """Section 3 of the module docstring."""
+    print("agents in the SAME queue (one queue)")
+    decisions: dict[tuple[int, int], float] = {}
+    for agents in (100, 1000):
+        for waiting in (10, 1000):
+            indexed, _ = decision_rates(build(queues=1, agents_per_queue=agents, waiting=waiting), repeat=200)
+            decisions[agents, waiting] = 1e6 / indexed
+            print(f"  one decision, {agents:>5} agents, {waiting:>5} waiting : {decisions[agents, waiting]:10.1f} µs")
+    for waiting in (10, 1000):
+        growth = decisions[1000, waiting] / decisions[100, waiting]
+        print(f"  decision growth 100 -> 1,000 agents ({waiting:>5} waiting): x{growth:.1f} (goal <= x10)")
+    events: dict[int, float] = {}
+    for waiting in (10, 1000):
+        events[waiting] = unrelated_event_us(build(queues=1, agents_per_queue=100, waiting=waiting), repeat=20)
+        print(f"  unrelated event, 100 agents unregistered, {waiting:>5} waiting : {events[waiting]:10.1f} µs")
+    print(f"  event growth 10 -> 1,000 waiting                : x{events[1000] / events[10]:.1f} (goal ~ x1)")
+
+
 def main() -> None:
     agents_per_queue = 100
     big = build(queues=100, agents_per_queue=agents_per_queue)
@@ -121,6 +159,7 @@ def main() -> None:
     print(f"  event loop, {len(big.agents):>5} agents      : {loop_big:10.0f} decisions/s")
     print(f"  event loop, {len(small.agents):>5} agents      : {loop_small:10.0f} decisions/s")
     print(f"  cost ratio 10k / 1k agents    : {loop_small / loop_big:10.2f} (1.0 = other queues cost nothing)")
+    same_queue_curves()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import click
 
 from fsrouter import __version__
 from fsrouter.config.settings import Settings, setting_fields
-from fsrouter.core.commands import OUTCOMES
 from fsrouter.errors import ActionRefused, ConfigError, ControlError, FsrouterError, StoreError
 
 log = logging.getLogger("fsrouter")
@@ -414,13 +413,11 @@ def report(db: str | None, since: float | None, until: float | None, by: str, as
         writer.writeheader()
         writer.writerows(rows)
         return
-    emit(rows, as_json, lambda r: table([_report_cells(row) for row in r], [by, *REPORT_COLUMNS]))
+    emit(rows, as_json, lambda r: table([_report_cells(row) for row in r], report_columns(by)))
 
 
-#: the report table's columns after the group: every outcome, then the KPIs (``CallStore.report``)
-REPORT_COLUMNS = (
-    "offered",
-    *OUTCOMES,
+#: the report table's columns after the group and the outcomes (``report_columns``)
+REPORT_KPIS = (
     "short_abandoned",
     "service_level",
     "abandon_rate",
@@ -433,6 +430,16 @@ REPORT_COLUMNS = (
     "avg_hold_seconds",
     "avg_wrapup_seconds",
 )
+
+
+def report_columns(by: str) -> list[str]:
+    """The report table's columns: the group ``by``, calls offered, every outcome, then the KPIs
+    (``CallStore.report``). The outcomes come from the core, imported here: ``--help`` need not load it."""
+    from fsrouter.core.commands import OUTCOMES
+
+    return [by, "offered", *OUTCOMES, *REPORT_KPIS]
+
+
 #: report columns that are ratios (0 to 1), shown with three decimals
 _REPORT_RATIOS = frozenset({"service_level", "abandon_rate", "overflow_rate"})
 

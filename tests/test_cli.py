@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from dataclasses import fields
 from datetime import datetime
@@ -293,3 +295,28 @@ def test_the_demo_refuses_a_rate_or_duration_that_cannot_work(option: tuple[str,
 
     assert result.exit_code == 2, result.output
     assert option[0] in result.output
+
+
+#: packages a command that reads no rules and talks to no FreeSWITCH has no use for (issue 14: start-up time)
+HEAVY_PACKAGES = (
+    "gevent",
+    "greenswitch",
+    "yaml",
+    "holidays",
+    "phonenumbers",
+    "pydantic",
+    "prometheus_client",
+    "sqlite_utils",
+)
+_LOADED_AFTER = (
+    "import sys\nfrom fsrouter.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+    "print(' '.join(sorted({name.partition('.')[0] for name in sys.modules})))"
+)
+
+
+@pytest.mark.parametrize("args", [("--help",), ("status", "--control-socket", "{tmp}/none.sock")])
+def test_help_and_status_start_without_the_heavy_packages(args: tuple[str, ...], tmp_path: Path) -> None:
+    command = [sys.executable, "-c", _LOADED_AFTER, *(arg.format(tmp=tmp_path) for arg in args)]
+    loaded = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split()
+
+    assert set(HEAVY_PACKAGES).isdisjoint(loaded)

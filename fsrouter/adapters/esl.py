@@ -102,7 +102,7 @@ _UNSET = "_undef_"
 
 
 def parse_plain_event(data: str) -> tuple[dict[str, str], str]:
-    """Headers (URL-decoded one value at a time) and inner body of a text/event-plain frame's body.
+    """Headers (URL-decoded) and inner body of a text/event-plain frame's body.
 
     greenswitch decodes the whole text before splitting lines, so encoded newlines in a value break it into
     bogus headers, and it appends the inner body to the ``Content-Length`` value (``'15\\n\\n-ERR NO_ANSWER'``).
@@ -113,8 +113,30 @@ def parse_plain_event(data: str) -> tuple[dict[str, str], str]:
     for line in head.split("\n"):
         name, separator, value = line.partition(": ")
         if separator and name not in headers:
-            headers[name] = unquote(value)
-    return headers, body if "Content-Length" in headers else ""
+            headers[name] = value
+    return dict(zip(headers, _unquote_values(list(headers.values())), strict=True)), (
+        body if "Content-Length" in headers else ""
+    )
+
+
+def _unquote_values(values: list[str]) -> list[str]:
+    """``[unquote(value) for value in values]``, in one pass of C codecs over all of them when it can.
+
+    ``unquote`` per value cost most of the daemon's time under load (~130 values per event, ~0.1 ms per event).
+    The values are joined by NUL, which no value holds, raw or encoded (an encoded newline must stay inside its
+    value), and each ``%XX`` becomes a ``\\xXX`` escape for the ``unicode_escape`` codec (backslashes doubled
+    first). Values that are not ASCII, that hold a NUL, or a ``%`` without two hex digits after it (which
+    ``unquote`` keeps as it is and the codec refuses) are decoded one at a time.
+    """
+    joined = "\0".join(values)
+    if joined.isascii() and "%00" not in joined and joined.count("\0") == len(values) - 1:
+        try:
+            latin = joined.replace("\\", "\\\\").replace("%", "\\x").encode("ascii").decode("unicode_escape")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return latin.encode("latin-1").decode("utf-8", errors="replace").split("\0")
+    return [unquote(value) for value in values]
 
 
 class _MalformedFrame(Exception):

@@ -6,10 +6,8 @@ daemon's own settings, kept apart from the hot-reloadable ``routing-rules.yaml``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import socket
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -42,7 +40,11 @@ _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 def default_instance(db: str) -> str:
     """``HOSTNAME-HASH``: the host name (as ``_INSTANCE_ID`` allows it) and the first 8 hex digits of the
     SHA-256 of the absolute ``db`` path. Stable across restarts of one daemon; distinct for two daemons on one
-    host with two stores, and for two hosts."""
+    host with two stores, and for two hosts. (hashlib and socket are imported here: ~8 ms that ``fsrouter --help``
+    need not pay.)"""
+    import hashlib
+    import socket
+
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname()).strip(".-_")[:55] or "fsrouter"
     digest = hashlib.sha256(os.path.abspath(db).encode()).hexdigest()[:8]
     return f"{host}-{digest}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import pytest
 from greenswitch.esl import ESLEvent
@@ -249,6 +250,23 @@ def test_encoded_multi_line_values_stay_one_header() -> None:
 def test_repeated_header_keeps_its_first_value() -> None:
     headers, _ = parse_plain_event("Hangup-Cause: NO_ANSWER\nUnique-ID: u\nHangup-Cause: OTHER\n\n")
     assert headers == {"Hangup-Cause": "NO_ANSWER", "Unique-ID": "u"}
+
+
+#: pieces of an encoded header value: escapes (valid, broken, NUL, newline), backslashes, raw NUL and non-ASCII
+_VALUE_PIECES = st.sampled_from(
+    ["%", "%0A", "%0a", "%00", "%C3", "%A9", "%e2%82%ac", "%3A%20", "%5C", "%ZZ", "\\", "\\x41", "\\N{DASH}"]
+    + ["\0", "\r", "é", "a", "0", "A"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.lists(_VALUE_PIECES, max_size=6).map("".join), min_size=1, max_size=6))
+def test_parse_plain_event_decodes_each_value_like_unquote_alone(values: list[str]) -> None:
+    head = "\n".join(f"h{index}: {value}" for index, value in enumerate(values))
+
+    headers, _ = parse_plain_event(head + "\n\n")
+
+    assert headers == {f"h{index}": unquote(value) for index, value in enumerate(values)}
 
 
 def test_busy_agent_recorded_stream_gives_originate_failed(fake_fs: FakeFreeSwitch) -> None:

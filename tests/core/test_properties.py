@@ -1,6 +1,7 @@
 """The core on random event sequences (hypothesis): whatever FreeSWITCH, an operator or the daemon sends, in any
 order, each call is in one state, no agent rings for more calls than its ``max_offers``, and every call that
-entered ends with exactly one record (and no call that never entered gets one).
+entered ends with exactly one record (and no call that never entered gets one); after every event, no waiting
+caller could be offered to an agent at that moment (dispatch decided every call that could move).
 
 The sequences are drawn step by step (``st.data()``), so they name the channels the router knows at that point:
 its callers, their agent legs, a caller that left, and unknown ones. ``tests/core/test_reconcile.py`` has the
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from fsrouter.core.commands import Command, RecordCall
 from fsrouter.core.events import (
     AgentControl,
+    AgentRegistration,
     CallParked,
     ChannelAnswered,
     ChannelBridged,
@@ -47,6 +49,7 @@ EVENT_KINDS = (
     OriginateSucceeded,
     CommandFailed,
     AgentControl,
+    AgentRegistration,
     NodeDown,
     NodeUp,
     ChannelsAudited,
@@ -92,6 +95,10 @@ class Run:
                 assert offer.call_uuid == call.uuid and leg in self.router.agents[offer.agent_id].ringing
         for someone in self.router.agents.values():
             assert len(someone.ringing) <= someone.config.max_offers, (someone.id, someone.ringing)
+        for call in self.router.calls.values():
+            if call.state is CallState.WAITING:
+                *_, now_decided = self.router.explain(call.uuid, self.now)
+                assert not now_decided["chosen"], f"{call.uuid} waits while {now_decided['chosen']} could take it"
         assert max(self.records.values(), default=0) <= 1, self.records
         assert {uuid for uuid, _ in self.records} <= self.parked, "a record for a call that never entered"
 
@@ -129,6 +136,8 @@ def next_event(data: st.DataObject, run: Run, step: int) -> Event:
     if kind is AgentControl:
         action = draw(st.sampled_from(["login", "logout", "break", "ready"]))
         return AgentControl(agent_id=draw(st.sampled_from(AGENTS)), action=action)  # type: ignore[arg-type]
+    if kind is AgentRegistration:
+        return AgentRegistration(node=NODE, user=draw(st.sampled_from(AGENTS)), registered=draw(st.booleans()))
     if kind is NodeDown:
         return NodeDown(node=NODE)
     if kind is NodeUp:

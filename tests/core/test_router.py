@@ -312,6 +312,16 @@ def test_unregistered_agents_are_skipped_until_they_register_again() -> None:
     assert [c.endpoint for c in esl(out) if isinstance(c, Originate)] == ["user/1000"]
 
 
+def test_an_agent_that_changed_state_while_unregistered_is_offered_once_it_registers() -> None:
+    router = make_router("1000")
+    router.handle(AgentRegistration(node=NODE, user="1000", registered=False), now=0.0)
+    router.handle(AgentControl(agent_id="agent-1000", action="break"), now=0.5)
+    router.handle(AgentControl(agent_id="agent-1000", action="ready"), now=0.6)
+    assert not [c for c in esl(router.handle(parked(answered=True), now=1.0)) if isinstance(c, Originate)]
+    out = router.handle(AgentRegistration(node=NODE, user="1000", registered=True), now=2.0)
+    assert [c.call_uuid for c in esl(out) if isinstance(c, Originate)] == ["caller-1"]
+
+
 def test_logout_while_on_a_call_takes_effect_after_the_call() -> None:
     router = make_router("1000", wrapup=0.0)
     router.handle(parked(answered=True), now=0.0)

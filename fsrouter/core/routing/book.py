@@ -81,6 +81,9 @@ class Book:
         #: queue -> ids of members that can take one more offer by state (AVAILABLE, or RESERVED below
         #: max_offers); kept up to date on every agent state change, so idle queues are skipped at once
         self.routable: dict[str, set[str]] = {}
+        #: queue -> the ``routable`` members whose phone may be rung on some node (``Agent.registered``): only
+        #: these can be offered a call, so a queue with none is not decided (its calls still escalate)
+        self.offerable: dict[str, set[str]] = {}
         self.by_sip_user: dict[str, str] = {}
         self.traces = TraceLog()
         #: calls moved out of a queue by overflow, by (queue, target); configured paths start at 0
@@ -134,16 +137,19 @@ class Book:
         """Rebuild the per-queue indexes; agents removed from the rules (still on a call) get no new offers."""
         self.members = {}
         self.routable = {}
+        self.offerable = {}
         for agent_id in sorted(declared):
             agent = self.agents[agent_id]
             for queue in agent.config.queues:
                 self.members.setdefault(queue, []).append(agent)
                 self.routable.setdefault(queue, set())
+                self.offerable.setdefault(queue, set())
             self.update_routable(agent)
         self.by_sip_user = {agent.config.sip_user: agent_id for agent_id, agent in self.agents.items()}
 
     def update_routable(self, agent: Agent) -> None:
-        """Keep ``routable`` in step with ``agent``'s state (called on every state change)."""
+        """Keep ``routable`` and ``offerable`` in step with ``agent`` (called on every change of its state or of
+        ``Agent.registered``)."""
         can_take_more = agent.state is AgentState.AVAILABLE or (
             agent.state is AgentState.RESERVED and len(agent.ringing) < agent.config.max_offers
         )
@@ -151,10 +157,8 @@ class Book:
             routable = self.routable.get(queue)
             if routable is None:
                 continue
-            if can_take_more:
-                routable.add(agent.id)
-            else:
-                routable.discard(agent.id)
+            _keep(routable, agent.id, can_take_more)
+            _keep(self.offerable[queue], agent.id, can_take_more and agent.registered)
 
     # ------------------------------------------------------------------ calls
 
@@ -186,3 +190,11 @@ class Book:
         self.heals[heal.kind] += 1
         if self.options.on_heal is not None:
             self.options.on_heal(heal)
+
+
+def _keep(ids: set[str], agent_id: str, member: bool) -> None:
+    """Put ``agent_id`` in ``ids`` or take it out, as ``member`` says."""
+    if member:
+        ids.add(agent_id)
+    else:
+        ids.discard(agent_id)

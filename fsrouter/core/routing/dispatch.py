@@ -5,8 +5,10 @@ plus a bounded priority boost), to the best eligible agent(s) of their queue; ea
 Only the queue's own members are looked at: ``strategies/eligibility.py`` filters them (state, registration,
 retry delay, shift, tier, skills, occupancy cap), widened by the escalation steps the wait reached, then so does
 registration on the caller's node (``presence.py``), and the queue's strategy ranks the rest. Only queues where
-some member can take an offer by state are looked at, so the cost follows the queues that can move. A call whose
-overflow step is due overflows instead of being offered. Agents still free once every waiting call had its turn
+some member can take an offer by state are looked at, so the cost follows the queues that can move, and a call
+is only decided when some member can also be rung on some node (``Book.offerable``: when every such member's
+phone is unregistered, no decision could choose anyone). A call whose overflow step is due overflows instead of
+being offered. Agents still free once every waiting call had its turn
 join the ringing of simultaneous (ring-all) offers in progress: a waiting caller always comes first.
 """
 
@@ -52,11 +54,11 @@ class Dispatcher:
             escalated = self._callers.escalate(call, now)
             if escalated:
                 commands += escalated
-            elif book.routable.get(call.queue):
+            elif book.offerable.get(call.queue):
                 commands += self._offer(call, now)
         for call in routable:
             ringing_all = call.state is CallState.OFFERING and book.strategies[call.queue].simultaneous
-            if ringing_all and call.uuid in book.calls and book.routable.get(call.queue):
+            if ringing_all and call.uuid in book.calls and book.offerable.get(call.queue):
                 commands += self._offer(call, now)
         return commands
 

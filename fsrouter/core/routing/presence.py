@@ -125,6 +125,7 @@ class Presence:
         agent.registrations[node] = registered
         nodes = agent.registrations.keys() | self._book.nodes_connected.keys()
         agent.registered = any(agent.registered_on(known) for known in nodes)
+        self._book.update_routable(agent)
 
     def on_control(self, event: AgentControl, now: float) -> list[Command]:
         """An operator's or phone's action, done as ``lifecycle.OPERATOR_ACTIONS`` says for the agent's state; the
