@@ -43,7 +43,7 @@ def setting_options(*names: str) -> Callable[[Callable[..., Any]], Callable[...,
                 flag,
                 name,
                 default=default,
-                show_default=True,
+                show_default=default != "",  # an empty default is computed (``--instance``): its help says how
                 multiple=meta["multiple"],
                 metavar=meta["metavar"],
                 help=meta["help"],
