@@ -195,9 +195,8 @@ class AgentConfig:
 
     @property
     def needs_registration(self) -> bool:
-        """Whether the endpoint reaches a phone only where it is registered (``user/``, a sofia ``user%domain``
-        lookup, ``sofia_contact``); a gateway (``sofia/gateway/...``), ``loopback/...`` or a direct SIP URI rings
-        regardless."""
+        """Whether the endpoint rings a phone only where it is registered (``user/``, sofia ``user%domain``,
+        ``sofia_contact``); a gateway, ``loopback/...`` or a SIP URI rings regardless."""
         return _REGISTRATION_DIALSTRINGS.match(self.endpoint) is not None
 
 
