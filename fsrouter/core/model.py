@@ -66,6 +66,8 @@ class Call:
     #: hold time so far while connected, and when the current hold began (None when not on hold)
     hold_seconds: float = 0.0
     held_since: float | None = None
+    #: when the router last saw a hold start or end (its own clock, like every time it keeps)
+    hold_changed_at: float | None = None
 
     def end_hold(self, now: float) -> None:
         """The current hold, if any, ends at ``now`` and counts in ``hold_seconds``."""

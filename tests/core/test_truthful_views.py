@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from fsrouter.core.causes import LOST_WHILE_DISCONNECTED
 from fsrouter.core.commands import CallRecord, Command, RecordCall
-from fsrouter.core.events import AgentRegistration, ChannelAnswered, ChannelBridged, ChannelHungUp, NodeDown, NodeUp
+from fsrouter.core.events import (
+    AgentRegistration,
+    ChannelAnswered,
+    ChannelBridged,
+    ChannelHungUp,
+    HoldChanged,
+    NodeDown,
+    NodeUp,
+    OriginateSucceeded,
+)
 from fsrouter.core.routing import Router
 from fsrouter.core.rules import AgentConfig, QueueConfig, Rules
 from fsrouter.core.snapshot import UNREGISTERED
@@ -108,3 +117,19 @@ def test_a_record_keeps_its_queue_s_thresholds_and_an_unknown_queue_name_is_told
 
     assert (record.queue, record.service_level_seconds, record.short_abandon_seconds) == ("support", 7.0, 3.0)
     assert unknown == ["suport"]
+
+
+def test_a_hang_up_time_before_a_hold_the_router_counted_ends_the_call_at_that_hold_not_before() -> None:
+    """Under load the router sees events a little late: FreeSWITCH's hang-up time can be earlier than the router's
+    own time for the hold it counted. The record stays consistent: talk + hold = connected time."""
+    router = make_router(agent("a"))
+    park(router, "caller-1", now=1.0)  # rings a on leg-1
+    router.handle(ChannelAnswered(node=NODE, uuid="leg-1"), now=2.0)
+    router.handle(OriginateSucceeded(node=NODE, leg_uuid="leg-1"), now=2.0)
+    router.handle(ChannelBridged(node=NODE, uuid="caller-1", other_uuid="leg-1"), now=2.0)
+    router.handle(HoldChanged(node=NODE, uuid="leg-1", held=True), now=3.0)
+    router.handle(HoldChanged(node=NODE, uuid="leg-1", held=False), now=4.0)
+
+    record = record_of(router.handle(ChannelHungUp(node=NODE, uuid="caller-1", hung_up_at=3.5), now=4.2))
+
+    assert (record.ended_at, record.hold_seconds, record.talk_seconds) == (4.0, 1.0, 1.0)

@@ -64,6 +64,8 @@ def test_a_lost_hang_up_and_an_orphan_agent_leg_are_healed_once(
     node = next(iter(daemon.nodes))
     caller = sim.place_call(variables={"fsrouter_queue": "support"}, patience=60.0)
     assert sim.wait_until(lambda: caller in daemon.router.calls, timeout=5)
+    # its answer and music went out and were answered: no later command of ours can find it gone (CHANNEL_GONE)
+    assert sim.wait_until(lambda: daemon.nodes[node].settled() and sim.calls[caller].answered_at is not None)
 
     sim.hangup_unheard(caller)  # FreeSWITCH has no such caller any more; fsrouter was never told
     orphan = leave_orphan_leg(daemon, "1000")  # answered at once: the agent sits in silence

@@ -232,9 +232,10 @@ class Callers:
         if call is None or call.state is not CallState.TALKING:
             return []
         if event.held and call.held_since is None:
-            call.held_since = now
-        elif not event.held:
+            call.held_since = call.hold_changed_at = now
+        elif not event.held and call.held_since is not None:
             call.end_hold(now)
+            call.hold_changed_at = now
         return []
 
     def on_hangup(self, event: ChannelHungUp, now: float) -> list[Command]:

@@ -64,13 +64,15 @@ class Records:
         """The stay's one record; the stay is remembered so that a re-learnt channel cannot enter twice.
 
         It ends at ``now``, or at ``ended_at`` when the caller left earlier than fsrouter learnt it (FreeSWITCH's
-        hang-up time, or the disconnect during which it was lost), never before the call entered or was
-        connected. It keeps its queue's thresholds (``kpi.keep_thresholds``)."""
+        hang-up time, or the disconnect during which it was lost), never before the call entered, was connected or
+        last changed hold as the router saw them (its own clock: a hang-up delivered a little late under load must
+        not end a call before a hold the router already counted). It keeps its queue's thresholds
+        (``kpi.keep_thresholds``)."""
         self._book.ended(call)
         end = now
-        if ended_at is not None:
-            start = call.connected_at if call.connected_at is not None else call.entered_at
-            end = min(now, max(ended_at, start))
+        if ended_at is not None:  # never before what the router saw of the call on its own clock
+            seen = [call.entered_at, call.connected_at, call.hold_changed_at]
+            end = min(now, max(ended_at, *(at for at in seen if at is not None)))
         call.end_hold(end)
         record = CallRecord(
             uuid=call.uuid,
