@@ -71,6 +71,7 @@ from fsrouter.core.events import (
     AGENT_ACTIONS,
     AgentAction,
     AgentControl,
+    CallParked,
     CallsRestored,
     ChannelGone,
     CommandFailed,
@@ -455,6 +456,12 @@ class Daemon:
                     commands = self.router.handle(event.control, now)
                     event.result.set(next(c for c in commands if isinstance(c, ActionOutcome)))
                 else:
+                    if isinstance(event, CallParked) and self.router.draining and event.uuid not in self.router.calls:
+                        log.warning(
+                            "call=%s parked while fsrouter is stopping: not taken; it stays parked for the next "
+                            "fsrouter start to take back (route it elsewhere in the dialplan if none will start)",
+                            event.uuid,
+                        )
                     commands = self.router.handle(event, now)
             except Exception as exc:
                 # a bug must cost one event, never the routing of every other call

@@ -10,6 +10,7 @@ import gevent
 import pytest
 
 from fsrouter.control import ControlClient
+from fsrouter.core.events import StopTakingCalls
 from fsrouter.errors import ControlError
 from fsrouter.sim import Simulator
 from tests.e2e.conftest import RINGING_RULES, write_rules
@@ -210,3 +211,19 @@ def test_an_unknown_agent_action_is_refused_in_one_line_and_the_daemon_goes_on(
     assert sim.wait_until(lambda: sim.calls[caller].state == "ended", timeout=10)
     record = daemon.store.call(caller)
     assert record is not None and record.outcome == "answered"
+
+
+def test_a_caller_parking_while_the_daemon_drains_is_left_parked_with_a_log_line(
+    sim: Simulator, daemon_factory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not silently: the operator sees who waits for the next start (which takes parked callers back)."""
+    sim.add_agent("1000", answer_after=0.05)
+    daemon = daemon_factory(write_rules(tmp_path / "rules.yaml", ["1000"]))
+    daemon.submit(StopTakingCalls())
+    assert sim.wait_until(lambda: daemon.router.draining)
+
+    caller = sim.place_call(variables={"fsrouter_queue": "support"}, patience=60.0)
+
+    assert sim.wait_until(lambda: f"call={caller} parked while fsrouter is stopping: not taken" in caplog.text)
+    assert caller not in daemon.router.calls and sim.calls[caller].state == "parked"
+    assert sim.agent_legs == {}
