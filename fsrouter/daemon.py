@@ -71,7 +71,6 @@ from fsrouter.core.events import (
     AGENT_ACTIONS,
     AgentAction,
     AgentControl,
-    CallParked,
     CallsRestored,
     ChannelGone,
     CommandFailed,
@@ -164,6 +163,15 @@ def describe(command: Command) -> str:
     return str(command)
 
 
+def _log_not_taken(uuid: str) -> None:
+    """A caller parked while the router drains (``Router``'s ``on_not_taken``)."""
+    log.warning(
+        "call=%s parked while fsrouter is stopping: not taken; it stays parked for the next fsrouter start to take "
+        "back (route it elsewhere in the dialplan if none will start)",
+        uuid,
+    )
+
+
 def describe_heal(heal: Heal) -> str:
     """One log line per reconciliation heal, the call UUID first like ``describe`` when the router knows it."""
     call = f"call={heal.call} " if heal.call else ""
@@ -194,6 +202,7 @@ class Daemon:
             on_heal=lambda heal: log.warning(describe_heal(heal)),
             bridge_timeout=settings.bridge_timeout,
             on_unknown_queue=self._unknown_queue,
+            on_not_taken=_log_not_taken,
         )
         #: unknown queue name -> when it was last logged
         self._unknown_queues_logged: dict[str, float] = {}
@@ -456,12 +465,6 @@ class Daemon:
                     commands = self.router.handle(event.control, now)
                     event.result.set(next(c for c in commands if isinstance(c, ActionOutcome)))
                 else:
-                    if isinstance(event, CallParked) and self.router.draining and event.uuid not in self.router.calls:
-                        log.warning(
-                            "call=%s parked while fsrouter is stopping: not taken; it stays parked for the next "
-                            "fsrouter start to take back (route it elsewhere in the dialplan if none will start)",
-                            event.uuid,
-                        )
                     commands = self.router.handle(event, now)
             except Exception as exc:
                 # a bug must cost one event, never the routing of every other call

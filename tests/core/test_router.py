@@ -369,11 +369,14 @@ def test_freeswitch_restart_ends_every_call_of_that_node_once() -> None:
 
 
 def test_draining_takes_no_new_calls_but_finishes_the_ones_in_flight() -> None:
-    router = make_router("1000")
+    not_taken: list[str] = []
+    router = Router(make_rules("1000"), now=0.0, on_not_taken=not_taken.append)
     router.handle(parked("caller-1", answered=True), now=0.0)
     router.handle(StopTakingCalls(), now=1.0)
     assert router.handle(parked("caller-2", answered=True), now=2.0) == []
+    assert router.handle(parked("caller-1", answered=True), now=2.1) == []  # its stay, re-learnt: not a refusal
     assert list(router.calls) == ["caller-1"]
+    assert not_taken == ["caller-2"]  # told, so that the daemon says who was left parked
 
 
 def test_snapshot_counts_waiting_calls_and_agents_by_state() -> None:

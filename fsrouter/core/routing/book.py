@@ -61,6 +61,7 @@ class Options:
     on_heal: Callable[[Heal], None] | None
     bridge_timeout: float
     on_unknown_queue: Callable[[str], None] | None = None
+    on_not_taken: Callable[[str], None] | None = None
 
 
 class Book:

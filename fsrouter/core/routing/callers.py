@@ -61,6 +61,8 @@ class Callers:
         elif ended is not None and event.entered_at is not None and event.destination == ended.destination:
             return []  # re-learnt after a reconnect, its stay already recorded
         if book.draining:
+            if book.options.on_not_taken is not None:
+                book.options.on_not_taken(event.uuid)
             return commands
         decision = book.rules.classify(
             CallInfo(caller_number=event.caller_number, destination=event.destination, variables=event.variables),

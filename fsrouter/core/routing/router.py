@@ -88,6 +88,7 @@ class Router:
         on_heal: Callable[[Heal], None] | None = None,
         bridge_timeout: float = DEFAULT_BRIDGE_TIMEOUT,
         on_unknown_queue: Callable[[str], None] | None = None,
+        on_not_taken: Callable[[str], None] | None = None,
     ) -> None:
         """``new_id`` names the agent legs. ``random`` feeds weighted-random; by default each decision draws
         from a source seeded with the call uuid and its offer count, so a replay of the same events makes the
@@ -96,7 +97,8 @@ class Router:
         ``on_heal`` is told every heal of the reconciliation (the daemon logs them). ``bridge_timeout``
         (seconds) bounds an unconfirmed bridge and a missing originate job result (``offers.py``).
         ``on_unknown_queue`` is told the ``fsrouter_queue`` of each caller that asked for a queue the rules do not
-        have (it goes to the default route; the daemon logs and counts it)."""
+        have (it goes to the default route; the daemon logs and counts it). ``on_not_taken`` is told the uuid of
+        each caller that parks while the router is draining: it is not taken and stays parked (the daemon logs it)."""
         options = Options(
             new_id=new_id,
             random=random,
@@ -104,6 +106,7 @@ class Router:
             on_heal=on_heal,
             bridge_timeout=bridge_timeout,
             on_unknown_queue=on_unknown_queue,
+            on_not_taken=on_not_taken,
         )
         self._book = book = Book(rules, options)
         self._records = Records(book)
