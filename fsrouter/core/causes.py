@@ -69,6 +69,8 @@ _ENDS: dict[str, OfferEnd] = {
 
 #: ends that count as "presented and not picked up" (K-03)
 NO_ANSWER_ENDS = frozenset({OfferEnd.NOT_PICKED_UP, OfferEnd.BUSY, OfferEnd.REJECTED})
+#: ends of offers presented to the agent, who could pick up (K-03's denominator)
+PRESENTED_ENDS = NO_ANSWER_ENDS | {OfferEnd.ANSWERED}
 
 
 def offer_end(cause_or_result: str) -> OfferEnd:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 from typing import Any
 
-from fsrouter.core.causes import NO_ANSWER_ENDS, OfferEnd, offer_end
+from fsrouter.core.causes import NO_ANSWER_ENDS, PRESENTED_ENDS, offer_end
 from fsrouter.core.commands import CallRecord, OfferRecord, WrapUpRecord
 from fsrouter.core.erlang import average_speed_of_answer, required_agents, service_level
 from fsrouter.core.lifecycle import AgentState
@@ -78,7 +78,7 @@ def is_agent_no_answer(result: str) -> bool:
 def was_presented(result: str) -> bool:
     """Whether an offer with this result reached the agent's phone and the agent could pick up (K-03's
     denominator): not withdrawn by fsrouter, not lost, not unregistered, not unsent (``core/causes.py``)."""
-    return offer_end(result) in (OfferEnd.ANSWERED, *NO_ANSWER_ENDS)
+    return offer_end(result) in PRESENTED_ENDS
 
 
 def staffed_agents(agents_by_state: Mapping[str, int]) -> int:
